@@ -1,0 +1,53 @@
+"""Atomic file output: write to a hidden temporary file in the same folder, then rename.
+
+A run killed at any moment leaves either the old file or the new one, never half of one.
+Temporaries are named ``.<name>.<pid>.tmp`` so that :func:`remove_stale_temps` can sweep
+what a killed run left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+TEMP_SUFFIX = ".tmp"
+
+
+def _temp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path to write; on success it replaces ``path`` in one rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_path(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> int:
+    """Delete temporaries left in ``folder`` (recursively) by killed runs; return how many."""
+    folder = Path(folder)
+    if not folder.exists():
+        return 0
+    count = 0
+    for p in folder.rglob(f".*{TEMP_SUFFIX}"):
+        if p.is_file():
+            p.unlink()
+            count += 1
+    return count

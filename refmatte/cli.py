@@ -1,0 +1,175 @@
+"""The ``refmatte`` command line: a thin typer layer over the library, one command per stage."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table as RichTable
+
+from refmatte import __version__
+from refmatte.atomic import atomic_path
+from refmatte.entity import IngestOptions
+from refmatte.filters import FilterOptions
+from refmatte.ingest import BACKGROUNDS, ENTITIES, Summary, Table, ingest
+from refmatte.sources import BACKGROUND_SOURCES, ENTITY_SOURCES, Source, SourceLayoutError, load_labels
+
+app = typer.Typer(
+    help="RefMatte synthesis toolkit: ingest matting datasets and backgrounds into Parquet manifests.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+SHOW_REJECTS = 20
+_defaults = FilterOptions()
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"refmatte {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit.")) -> None:
+    """RefMatte synthesis toolkit (Li et al., Referring Image Matting, section 3)."""
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def run_ingest(table: Table, source: Source, path: Path, out: Path, opts: IngestOptions, workers: int, labels=None) -> Summary:
+    """Run one ingestion with a progress bar, print its summary; exit 2 on a layout error."""
+    columns = [TextColumn(f"{table.name} [bold]{source.name}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
+    try:
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task("ingest", total=None)
+            summary = ingest(table, source, path, out, opts, workers=workers, labels=labels,
+                             progress=lambda done, total: bar.update(task, completed=done, total=total))
+    except (SourceLayoutError, ValueError) as e:
+        _fail(str(e))
+    print_summary(summary)
+    return summary
+
+
+def print_summary(s: Summary) -> None:
+    """Counts per outcome, the normalisations applied, and the first rejected files."""
+    t = RichTable(title=f"{s.table} from {s.source}: {s.scanned} found, {s.processed} processed, {s.reused} already up to date", title_justify="left")
+    t.add_column("outcome")
+    t.add_column("rows", justify="right")
+    t.add_row("kept", str(s.kept))
+    for reason, n in sorted(s.reasons.items()):
+        t.add_row(f"rejected: {reason}", str(n))
+    for fix, n in sorted(s.fixes.items()):
+        t.add_row(f"[dim]normalised: {fix}[/]", f"[dim]{n}[/]")
+    if s.removed:
+        t.add_row("removed (source file gone)", str(s.removed))
+    console.print(t)
+    for file, reason, detail in s.rejects[:SHOW_REJECTS]:
+        console.print(f"  [yellow]{reason}[/] {file}: {detail}", soft_wrap=True)
+    if len(s.rejects) > SHOW_REJECTS:
+        console.print(f"  ... and {len(s.rejects) - SHOW_REJECTS} more: rows with a reject_reason in {s.manifest}")
+    console.print(f"wrote {s.manifest}")
+
+
+OUT = typer.Option(Path("manifests"), "--out", "-o", help="Manifest folder (tables, caches).")
+WORKERS = typer.Option(1, "--workers", "-j", min=1, help="Parallel worker processes; output is identical for any number.")
+MIN_SIDE = typer.Option(_defaults.min_side, help="Reject images whose short side is below this (px).")
+
+
+@app.command("ingest")
+def ingest_cmd(
+    kind: str = typer.Argument(..., help=f"Source dataset: {', '.join(ENTITY_SOURCES)}."),
+    path: Path = typer.Argument(..., help="Root folder of the dataset as distributed (layouts: docs/cli.md, Source layouts)."),
+    out: Path = OUT,
+    workers: int = WORKERS,
+    min_side: int = MIN_SIDE,
+    min_area: float = typer.Option(_defaults.min_area_fraction, help="Reject mattes covering less than this share of the image."),
+    max_opaque: float = typer.Option(_defaults.max_opaque_fraction, help="Reject mattes whose opaque share of the image reaches this."),
+    min_band: float = typer.Option(_defaults.min_band_px, help="Reject hard masks: mean transition band narrower than this (px)."),
+    min_face: float = typer.Option(_defaults.min_face_fraction, help="Faces smaller than this share of the short side are not identifiable."),
+    face_filter: Optional[bool] = typer.Option(None, "--face-filter/--no-face-filter", help="Reject entities with identifiable frontal faces (default: on for SIM, DIM, D646, folder)."),
+    soft_edges: Optional[bool] = typer.Option(None, "--soft-edges/--hard-edges-ok", help="Treat hard binary mattes as defects (default: on)."),
+    labels: Optional[Path] = typer.Option(None, help="CSV (key,label) or JSON {key: label} of source labels, e.g. AM-2k animal classes."),
+    split: str = typer.Option("train", help="folder only: split of the items (train or test)."),
+    image_dir: Optional[str] = typer.Option(None, help="folder only: sub-folder of images (default: image, images, img, original or fg)."),
+    alpha_dir: Optional[str] = typer.Option(None, help="folder only: sub-folder of mattes (default: alpha, alphas, mask, matte or gt)."),
+    foreground: bool = typer.Option(False, "--foreground/--photo", help="folder only: images are foregrounds (not photographs)."),
+) -> None:
+    """Ingest matting entities (image + alpha) of KIND from PATH into OUT/entities.parquet.
+
+    Photographs (AM-2k, P3M-10k, AIM-500, folder --photo) get their foreground colour
+    estimated with pymatting; every kept entity is cached as one RGBA PNG. Re-running is a
+    no-op for unchanged files; a killed run resumes.
+    """
+    if kind not in ENTITY_SOURCES:
+        _fail(f"unknown source {kind!r}; choose one of {', '.join(ENTITY_SOURCES)}.")
+    source = ENTITY_SOURCES[kind]()
+    if kind == "folder":
+        source = dataclasses.replace(source, split=split, image_dir=image_dir, alpha_dir=alpha_dir, image_is_foreground=foreground, face_filter=True)
+    if face_filter is not None:
+        source = dataclasses.replace(source, face_filter=face_filter)
+    if soft_edges is not None:
+        source = dataclasses.replace(source, soft_edges=soft_edges)
+    try:
+        label_map = load_labels(labels) if labels else None
+    except SourceLayoutError as e:
+        _fail(str(e))
+    opts = IngestOptions(FilterOptions(min_side, min_area, max_opaque, min_band, min_face))
+    run_ingest(ENTITIES, source, path, out, opts, workers, label_map)
+
+
+@app.command("backgrounds")
+def backgrounds_cmd(
+    kind: str = typer.Argument(..., help=f"Background source: {', '.join(BACKGROUND_SOURCES)}."),
+    path: Path = typer.Argument(..., help="Root folder of the backgrounds."),
+    out: Path = OUT,
+    workers: int = WORKERS,
+    min_side: int = MIN_SIDE,
+    split: str = typer.Option("train", help="folder only: split of the backgrounds."),
+) -> None:
+    """Ingest background images of KIND from PATH into OUT/backgrounds.parquet."""
+    if kind not in BACKGROUND_SOURCES:
+        _fail(f"unknown background source {kind!r}; choose one of {', '.join(BACKGROUND_SOURCES)}.")
+    source = BACKGROUND_SOURCES[kind]()
+    if kind == "folder":
+        source = dataclasses.replace(source, split=split)
+    run_ingest(BACKGROUNDS, source, path, out, IngestOptions(FilterOptions(min_side=min_side)), workers)
+
+
+@app.command("demo")
+def demo_cmd(out: Path = typer.Argument(Path("out/demo"), help="Folder for the demo's datasets and manifests."), workers: int = WORKERS) -> None:
+    """Run every stage that exists on the embedded sample data, offline.
+
+    Until the sample pool lands, the sample data is the test fixtures: tiny synthetic
+    trees in the real layout of every supported dataset, bad inputs included.
+    """
+    from refmatte.testing.layouts import BUILDERS, FOLDER_NAMES, build_all
+    from refmatte.testing.layouts import MIN_SIDE as FIXTURE_MIN_SIDE
+
+    datasets, manifests = out / "datasets", out / "manifests"
+    if not datasets.exists():  # built once: re-running the demo then resumes, as any ingest does
+        with atomic_path(datasets) as tmp:
+            build_all(tmp)
+    opts = IngestOptions(FilterOptions(min_side=FIXTURE_MIN_SIDE))
+    for kind in BUILDERS:
+        table, source = (BACKGROUNDS, BACKGROUND_SOURCES[kind]()) if kind == "bg20k" else (ENTITIES, ENTITY_SOURCES[kind]())
+        if kind == "folder":
+            source = dataclasses.replace(source, face_filter=True)
+        run_ingest(table, source, datasets / FOLDER_NAMES[kind], manifests, opts, workers)
+    console.print(f"\n[bold green]demo done.[/] Datasets: {datasets}  Manifests: {manifests}/entities.parquet, {manifests}/backgrounds.parquet, RGBA cut-outs in {manifests}/cache/rgba/")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,212 @@
+"""The ``refmatte ingest`` / ``refmatte backgrounds`` stage: source folders -> manifest tables.
+
+Resumable and parallel. Finished rows are flushed every few seconds into atomic part files
+under ``<out>/.parts/``; a re-run reads the manifest and the parts, skips every row whose
+source fingerprint and options are unchanged, redoes the rest, then writes the manifest in
+one atomic rename (rows sorted by id, so any number of workers gives the same bytes) and
+drops the parts.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import multiprocessing as mp
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from refmatte.atomic import atomic_path, remove_stale_temps
+from refmatte.entity import IngestOptions, Task, process_background, process_entity
+from refmatte.schema import BACKGROUND_SCHEMA, ENTITY_SCHEMA, check_columns
+from refmatte.sources.base import Source, fingerprint, label_for, stable_id
+
+PARTS_DIR = ".parts"
+FLUSH_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    schema: pa.Schema
+    id_column: str
+    process: Callable[[Task, IngestOptions], dict]
+
+    def path(self, out: Path) -> Path:
+        return out / f"{self.name}.parquet"
+
+
+ENTITIES = Table("entities", ENTITY_SCHEMA, "entity_id", process_entity)
+BACKGROUNDS = Table("backgrounds", BACKGROUND_SCHEMA, "background_id", process_background)
+
+
+@dataclass
+class Summary:
+    """What a run did, for the end-of-run report."""
+
+    table: str
+    source: str
+    manifest: Path
+    scanned: int = 0
+    processed: int = 0
+    reused: int = 0
+    removed: int = 0
+    kept: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    rejects: list[tuple[str, str, str]] = field(default_factory=list)  # (file, reason, detail)
+    fixes: Counter = field(default_factory=Counter)
+
+
+def read_rows(path: Path, schema: pa.Schema) -> list[dict]:
+    """Rows of a manifest or part file, checked against ``schema`` (clear error otherwise)."""
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise ValueError(f"{path} is not a readable Parquet file ({e}); move it away and re-run.") from None
+    check_columns(table, schema, str(path))
+    return table.select(schema.names).to_pylist()
+
+
+def write_rows(path: Path, rows: list[dict], schema: pa.Schema, id_column: str) -> None:
+    """Write rows sorted by id, atomically."""
+    rows = sorted(rows, key=lambda r: r[id_column])
+    table = pa.Table.from_pylist(rows, schema=schema)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+def _in_scope(row: dict, source: str, out: Path, root: Path) -> bool:
+    """Whether ``row`` came from this source folder (so a fresh scan is its authority)."""
+    if row["source"] != source:
+        return False
+    for key in ("image_path", "alpha_path"):
+        rel = row.get(key)
+        if rel and (out / rel).resolve().is_relative_to(root):
+            return True
+    return False
+
+
+def _init_worker() -> None:
+    # One process per core: keep each process single-threaded so N workers use N cores.
+    import cv2
+
+    cv2.setNumThreads(1)
+    try:
+        import numba
+
+        numba.set_num_threads(1)
+    except ImportError:  # pragma: no cover - numba comes with pymatting
+        pass
+
+
+def _run(tasks: list[Task], fn: Callable[[Task], dict], workers: int) -> "iter[dict]":
+    if workers <= 1 or len(tasks) <= 1:
+        yield from map(fn, tasks)
+        return
+    ctx = mp.get_context("spawn")  # numba's thread pools do not survive fork
+    with ctx.Pool(min(workers, len(tasks)), initializer=_init_worker) as pool:
+        yield from pool.imap_unordered(fn, tasks, chunksize=1)
+
+
+def ingest(
+    table: Table,
+    source: Source,
+    root: Path,
+    out: Path,
+    opts: IngestOptions | None = None,
+    workers: int = 1,
+    labels: dict[str, str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Summary:
+    """Ingest every item of ``source`` under ``root`` into ``<out>/<table>.parquet``.
+
+    ``progress(done, total)`` is called as items finish. Returns a :class:`Summary`.
+    """
+    opts = opts or IngestOptions()
+    root, out = Path(root).resolve(), Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out)
+    manifest = table.path(out)
+    parts_dir = out / PARTS_DIR
+    prefix = f"{table.name}-{source.name}-"
+
+    items = source.scan(root)
+    if labels:
+        items = [replace(it, label=label_for(it, labels)) for it in items]
+    config = opts.config_hash(source.name, source.image_is_foreground, source.face_filter, source.soft_edges)
+    tasks = [
+        Task(
+            row_id=stable_id(source.name, it.key),
+            source=source.name,
+            item=it,
+            out=str(out),
+            fingerprint=fingerprint(it.image, it.alpha),
+            config_hash=config,
+            image_is_foreground=source.image_is_foreground,
+            soft_edges=source.soft_edges,
+            face_filter=source.face_filter,
+            supercategory=source.supercategory,
+        )
+        for it in items
+    ]
+
+    known: dict[str, dict] = {}
+    if manifest.exists():
+        known.update((r[table.id_column], r) for r in read_rows(manifest, table.schema))
+    part_files = sorted(parts_dir.glob(f"{prefix}*.parquet")) if parts_dir.exists() else []
+    for part in part_files:
+        known.update((r[table.id_column], r) for r in read_rows(part, table.schema))
+
+    def up_to_date(t: Task) -> bool:
+        row = known.get(t.row_id)
+        if row is None or row["source_fingerprint"] != t.fingerprint or row["config_hash"] != t.config_hash:
+            return False
+        cache = row.get("rgba_path")
+        return cache is None or (out / cache).exists()
+
+    todo = [t for t in tasks if not up_to_date(t)]
+    summary = Summary(table.name, source.name, manifest, scanned=len(tasks), reused=len(tasks) - len(todo))
+    todo_ids = {t.row_id for t in todo}
+    rows = {t.row_id: known[t.row_id] for t in tasks if t.row_id not in todo_ids}
+
+    fn = functools.partial(table.process, opts=opts)
+    pending: list[dict] = []
+    seq = len(part_files)
+    last_flush = time.monotonic()
+    done = summary.reused
+    if progress:
+        progress(done, len(tasks))
+    for row in _run(todo, fn, workers):
+        rows[row[table.id_column]] = row
+        pending.append(row)
+        done += 1
+        if progress:
+            progress(done, len(tasks))
+        if time.monotonic() - last_flush > FLUSH_SECONDS:
+            parts_dir.mkdir(exist_ok=True)
+            write_rows(parts_dir / f"{prefix}{seq:06d}.parquet", pending, table.schema, table.id_column)
+            seq, pending, last_flush = seq + 1, [], time.monotonic()
+    summary.processed = len(todo)
+
+    scan_ids = set(rows)
+    merged = [r for i, r in known.items() if i not in scan_ids and not _in_scope(r, source.name, out, root)]
+    summary.removed = sum(1 for i, r in known.items() if i not in scan_ids and _in_scope(r, source.name, out, root))
+    write_rows(manifest, merged + list(rows.values()), table.schema, table.id_column)
+    for part in parts_dir.glob(f"{prefix}*.parquet") if parts_dir.exists() else []:
+        part.unlink()
+
+    for row in sorted(rows.values(), key=lambda r: r[table.id_column]):
+        summary.fixes.update(row["input_fixes"] or [])
+        if row["reject_reason"] is None:
+            summary.kept += 1
+        else:
+            summary.reasons[row["reject_reason"]] += 1
+            rel = row["image_path"] or row.get("alpha_path")
+            file = os.path.normpath(out / rel) if rel else row["source_key"]
+            summary.rejects.append((file, row["reject_reason"], row["reject_detail"] or ""))
+    return summary

@@ -1,0 +1,118 @@
+"""The declared pyarrow schemas of every manifest table: the single source of the datasheet.
+
+Each column carries its meaning and unit as field metadata; ``docs/datasheet.md`` is
+rendered from these declarations by ``python tools/gen_docs.py`` and a test fails when the
+committed file differs. Conventions: pixel boxes are ``x0, y0, x1, y1`` in the pixel grid
+of the image they refer to, ``x1``/``y1`` exclusive; paths are POSIX and relative to the
+folder that holds the manifest; alpha is 8-bit (0 transparent, 255 opaque).
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from refmatte.filters import REJECT_REASONS
+
+
+def col(name: str, dtype: pa.DataType, unit: str, doc: str, nullable: bool = True) -> pa.Field:
+    return pa.field(name, dtype, nullable=nullable, metadata={"unit": unit, "doc": doc})
+
+
+_SOURCE_COLUMNS = [
+    col("source", pa.string(), "-", "Adapter that found the file: am2k, p3m10k, aim500, dim, d646, sim, folder, bg20k.", False),
+    col("source_key", pa.string(), "-", "Path of the image relative to the dataset root (for `folder`, prefixed by the folder's name).", False),
+    col("source_split", pa.string(), "-", "The source dataset's own split, mapped to `train` or `test` (AM-2k validation, P3M validation, AIM-500, SIM -> test).", False),
+    col("image_path", pa.string(), "path", "Source image relative to the manifest folder; null when the dataset lacks it."),
+]
+
+_PROVENANCE_COLUMNS = [
+    col("source_fingerprint", pa.string(), "-", "Hash of name, size and mtime of the source files; re-ingestion skips rows whose fingerprint and config_hash are unchanged.", False),
+    col("config_hash", pa.string(), "-", "Hash of the processing options that produced the row.", False),
+    col("input_fixes", pa.list_(pa.string()), "-", "Normalisations applied while decoding (e.g. exif-orientation-6, image-cmyk-to-rgb, alpha-16bit-to-8bit).", False),
+    col("reject_reason", pa.string(), "-", "Null for kept rows; otherwise one code from the reject-reason table below."),
+    col("reject_detail", pa.string(), "-", "Human-readable detail for the rejection (sizes, measured values)."),
+]
+
+ENTITY_SCHEMA = pa.schema(
+    [
+        col("entity_id", pa.string(), "-", "Stable id `<source>-<12 hex>` from a hash of source and source_key.", False),
+        *_SOURCE_COLUMNS,
+        col("source_subset", pa.string(), "-", "Sub-collection inside the source (P3M-500-P, Adobe-licensed images, ...)."),
+        col("source_label", pa.string(), "-", "The source's own label: SIM class folder, AIM-500 type SO/STM/NS, or a --labels file."),
+        col("source_supercategory", pa.string(), "-", "human / animal / object when the whole source is one (P3M-10k human, AM-2k animal)."),
+        col("alpha_path", pa.string(), "path", "Source alpha matte relative to the manifest folder; null when missing."),
+        col("image_is_foreground", pa.bool_(), "-", "True when the source image is a foreground (DIM, D646, SIM), false for photographs.", False),
+        col("width", pa.int32(), "px", "Image width after EXIF orientation."),
+        col("height", pa.int32(), "px", "Image height after EXIF orientation."),
+        col("alpha_area_fraction", pa.float32(), "fraction [0, 1]", "Share of image pixels with alpha > 0."),
+        col("alpha_mean", pa.float32(), "fraction [0, 1]", "Mean alpha over the image (alpha / 255)."),
+        col("alpha_semi_fraction", pa.float32(), "fraction [0, 1]", "Share of the entity's pixels (alpha > 0) that are semi-transparent (0 < alpha < 255)."),
+        col("alpha_opaque_fraction", pa.float32(), "fraction [0, 1]", "Share of image pixels with alpha = 255."),
+        col("alpha_band_px", pa.float32(), "px", "Mean width of the transition band: semi-transparent pixels / boundary length of the alpha >= 128 region. 0 for a hard binary mask, about 1 for anti-aliasing, more for hair and fur."),
+        col("bbox_x0", pa.int32(), "px", "Left edge of the box of alpha > 0 pixels."),
+        col("bbox_y0", pa.int32(), "px", "Top edge of the box of alpha > 0 pixels."),
+        col("bbox_x1", pa.int32(), "px", "Right edge (exclusive) of the box of alpha > 0 pixels."),
+        col("bbox_y1", pa.int32(), "px", "Bottom edge (exclusive) of the box of alpha > 0 pixels."),
+        col("faces", pa.int16(), "count", "Frontal faces (OpenCV Haar cascade) found on the entity; null when the face filter does not apply to the source."),
+        col("rgba_path", pa.string(), "path", "Cached RGBA PNG (foreground colour + alpha, 8-bit) relative to the manifest folder; null for rejected rows. Composition reads only these."),
+        col("foreground_method", pa.string(), "-", "`given` (source ships foregrounds) or `estimate_foreground_ml` (pymatting's multi-level estimation from the photograph)."),
+        *_PROVENANCE_COLUMNS,
+    ]
+)
+
+BACKGROUND_SCHEMA = pa.schema(
+    [
+        col("background_id", pa.string(), "-", "Stable id `<source>-<12 hex>` from a hash of source and source_key.", False),
+        *_SOURCE_COLUMNS,
+        col("width", pa.int32(), "px", "Image width after EXIF orientation."),
+        col("height", pa.int32(), "px", "Image height after EXIF orientation."),
+        *_PROVENANCE_COLUMNS,
+    ]
+)
+
+TABLES: dict[str, pa.Schema] = {"entities": ENTITY_SCHEMA, "backgrounds": BACKGROUND_SCHEMA}
+
+TABLE_DOCS = {
+    "entities": "`entities.parquet`: one row per candidate matting entity found by `refmatte ingest`, kept or rejected.",
+    "backgrounds": "`backgrounds.parquet`: one row per candidate background found by `refmatte backgrounds`.",
+}
+
+
+def _type_name(t: pa.DataType) -> str:
+    return str(t).replace("list<item: string>", "list<string>")
+
+
+def render_datasheet() -> str:
+    """Render every table's schema, and the reject reasons, as the Markdown datasheet."""
+    lines = [
+        "# Manifest datasheet",
+        "",
+        "<!-- Generated by `python tools/gen_docs.py` from refmatte/schema.py; do not edit by hand. -->",
+        "",
+        "Conventions: paths are POSIX and relative to the folder holding the manifest; pixel",
+        "boxes are `x0, y0, x1, y1` with `x1`/`y1` exclusive; alpha is 8-bit, 0 transparent,",
+        "255 opaque. Rows are sorted by id, so the same inputs give the same bytes.",
+        "",
+    ]
+    for name, schema in TABLES.items():
+        lines += [f"## {name}", "", TABLE_DOCS[name], "", "| column | type | null | unit | meaning |", "| --- | --- | --- | --- | --- |"]
+        for f in schema:
+            meta = {k.decode(): v.decode() for k, v in (f.metadata or {}).items()}
+            null = "yes" if f.nullable else "no"
+            lines.append(f"| `{f.name}` | {_type_name(f.type)} | {null} | {meta['unit']} | {meta['doc']} |")
+        lines.append("")
+    lines += ["## Reject reasons", "", "| code | meaning |", "| --- | --- |"]
+    lines += [f"| `{code}` | {doc} |" for code, doc in REJECT_REASONS.items()]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def check_columns(table: pa.Table | pa.Schema, schema: pa.Schema, path: str) -> None:
+    """Raise ``ValueError`` naming ``path`` when ``table`` lacks columns of ``schema``."""
+    names = set(table.schema.names if isinstance(table, pa.Table) else table.names)
+    missing = [f.name for f in schema if f.name not in names]
+    if missing:
+        raise ValueError(
+            f"{path} was not written by this version of refmatte (missing columns: {', '.join(missing)}); "
+            "move it away or ingest into another --out folder."
+        )

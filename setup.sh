@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs refmatte + clipmat with everything the tests need into ./.venv, on a fresh
+# Debian/Ubuntu machine with Python 3.10+ (run as root or with sudo for system packages).
+# Re-running is cheap: what is installed already is kept.
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=${PYTHON:-python3}
+
+apt_install() {  # system packages, only when missing
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${missing[@]}"
+}
+
+if ! "$PY" -c "import ensurepip, venv" >/dev/null 2>&1; then
+  command -v apt-get >/dev/null && apt_install python3-venv
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  # --system-site-packages: reuse a torch already installed on the machine (GBs) if any.
+  "$PY" -m venv --system-site-packages .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e ".[dev]"
+
+# pymatting compiles its kernels with numba on first use (~30 s): do it once, here.
+.venv/bin/python - <<'PY'
+import numpy as np
+from refmatte.foreground import estimate_foreground
+estimate_foreground(np.zeros((8, 8, 3), np.uint8), np.full((8, 8), 128, np.uint8))
+PY
+echo "setup done: .venv/bin/refmatte and .venv/bin/clipmat are ready."

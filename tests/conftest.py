@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from refmatte.entity import IngestOptions
+from refmatte.filters import FilterOptions
+from refmatte.ingest import BACKGROUNDS, ENTITIES, ingest
+from refmatte.sources import BACKGROUND_SOURCES, ENTITY_SOURCES
+from refmatte.testing.layouts import MIN_SIDE, build_all, build_layout
+
+OPTS = IngestOptions(FilterOptions(min_side=MIN_SIDE))
+
+
+def run(kind: str, root: Path, out: Path, workers: int = 1, **kw):
+    """Ingest one fixture kind like the CLI does; returns the Summary."""
+    table, source = (BACKGROUNDS, BACKGROUND_SOURCES[kind]()) if kind == "bg20k" else (ENTITIES, ENTITY_SOURCES[kind]())
+    return ingest(table, source, root, out, kw.pop("opts", OPTS), workers=workers, **kw)
+
+
+@pytest.fixture(scope="session")
+def fixtures(tmp_path_factory):
+    """Every dataset layout, built once per test session (read-only for tests)."""
+    return build_all(tmp_path_factory.mktemp("datasets"))
+
+
+@pytest.fixture(scope="session")
+def ingested(fixtures, tmp_path_factory):
+    """All fixture kinds ingested into one manifest folder: (out, entities df, backgrounds df)."""
+    out = tmp_path_factory.mktemp("manifests")
+    for kind, fx in fixtures.items():
+        run(kind, fx.root, out)
+    return out, pd.read_parquet(out / "entities.parquet"), pd.read_parquet(out / "backgrounds.parquet")
+
+
+@pytest.fixture
+def fresh(tmp_path):
+    """A private copy of one layout, for tests that modify source files."""
+    def make(kind: str):
+        return build_layout(kind, tmp_path / "datasets")
+    return make
