@@ -1,0 +1,29 @@
+"""Opt-in (`pytest -m slow`): ingestion at full matting resolution with two workers."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from refmatte.imaging import read_rgb, read_rgba
+from tests.conftest import run
+
+
+@pytest.mark.slow
+def test_full_resolution_photos_with_two_workers(tmp_path):
+    from tools.bench_ingest import make_inputs
+
+    root = tmp_path / "my_entities"
+    make_inputs(root, 6, 1024, photo=True)
+    from refmatte.entity import IngestOptions
+    from refmatte.filters import FilterOptions
+
+    s = run("folder", root, tmp_path / "m", workers=2, opts=IngestOptions(FilterOptions()))
+    assert s.kept == 6 and s.processed == 6
+    e = pd.read_parquet(tmp_path / "m/entities.parquet")
+    for r in e.itertuples():
+        rgba = read_rgba(tmp_path / "m" / r.rgba_path)
+        assert rgba.shape == (1024, 1024, 4) and r.alpha_band_px > 1.0  # soft, hairy mattes
+        photo = read_rgb(tmp_path / "m" / r.image_path).array
+        opaque = rgba[..., 3] == 255
+        # where the entity is opaque the estimated foreground is the photo itself
+        assert np.abs(rgba[..., :3][opaque].astype(int) - photo[opaque]).mean() < 1.0
