@@ -47,7 +47,8 @@ def remove_stale_temps(folder: str | os.PathLike) -> int:
         return 0
     count = 0
     for p in folder.rglob(f".*{TEMP_SUFFIX}"):
-        if p.is_file():
+        pid = p.name[: -len(TEMP_SUFFIX)].rsplit(".", 1)[-1]
+        if p.is_file() and pid.isdigit():
             p.unlink()
             count += 1
     return count

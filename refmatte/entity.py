@@ -61,19 +61,30 @@ def _rel(path: Path | None, out: str) -> str | None:
     return None if path is None else Path(os.path.relpath(path, out)).as_posix()
 
 
-def _base_row(task: Task, schema) -> dict:
-    row = {f.name: None for f in schema}
+def scan_columns(task: Task, schema) -> dict:
+    """The columns a fresh scan decides (split, labels, paths): refreshed even on reused rows."""
     it = task.item
-    row.update(
+    cols = dict(
         source=task.source,
         source_key=it.key,
         source_split=it.split,
         image_path=_rel(it.image, task.out),
-        source_fingerprint=task.fingerprint,
-        config_hash=task.config_hash,
-        input_fixes=[],
+        source_subset=it.subset,
+        source_label=it.label,
+        source_supercategory=task.supercategory,
+        alpha_path=_rel(it.alpha, task.out),
     )
+    return {k: v for k, v in cols.items() if k in schema.names}
+
+
+def _base_row(task: Task, schema) -> dict:
+    row = {f.name: None for f in schema}
+    row.update(scan_columns(task, schema), source_fingerprint=task.fingerprint, config_hash=task.config_hash, input_fixes=[])
     return row
+
+
+def _read_error(e: ImageReadError, missing: str) -> tuple[str, str]:
+    return (missing if e.reason == "missing_file" else e.reason), f"{Path(e.path).name}: {e.detail}"
 
 
 def _reject(row: dict, reason: str, detail: str) -> dict:
@@ -88,23 +99,21 @@ def process_entity(task: Task, opts: IngestOptions) -> dict:
     """
     it = task.item
     row = _base_row(task, ENTITY_SCHEMA)
-    row.update(
-        entity_id=task.row_id,
-        source_subset=it.subset,
-        source_label=it.label,
-        source_supercategory=task.supercategory,
-        alpha_path=_rel(it.alpha, task.out),
-        image_is_foreground=task.image_is_foreground,
-    )
+    row.update(entity_id=task.row_id, image_is_foreground=task.image_is_foreground)
+    if it.duplicate_of is not None:
+        return _reject(row, "duplicate_stem", f"{it.duplicate_of.name} of the same stem was paired instead")
     if it.image is None:
         return _reject(row, "missing_image", f"no image for matte {it.alpha}")
     if it.alpha is None:
         return _reject(row, "missing_alpha", f"no matte for image {it.image}")
     try:
         image = read_rgb(it.image)
+    except ImageReadError as e:
+        return _reject(row, *_read_error(e, "missing_image"))
+    try:
         alpha = read_alpha(it.alpha)
     except ImageReadError as e:
-        return _reject(row, e.reason if e.reason != "missing_file" else "missing_image", f"{Path(e.path).name}: {e.detail}")
+        return _reject(row, *_read_error(e, "missing_alpha"))
     row["input_fixes"] = image.fixes + alpha.fixes
     rgb, a = image.array, alpha.array
     h, w = rgb.shape[:2]
@@ -135,10 +144,12 @@ def process_background(task: Task, opts: IngestOptions) -> dict:
     """Decode and size-check one background; returns the ``backgrounds.parquet`` row."""
     row = _base_row(task, BACKGROUND_SCHEMA)
     row["background_id"] = task.row_id
+    if task.item.duplicate_of is not None:
+        return _reject(row, "duplicate_stem", f"{task.item.duplicate_of.name} of the same stem was paired instead")
     try:
         image = read_rgb(task.item.image)
     except ImageReadError as e:
-        return _reject(row, e.reason if e.reason != "missing_file" else "missing_image", f"{Path(e.path).name}: {e.detail}")
+        return _reject(row, *_read_error(e, "missing_image"))
     h, w = image.array.shape[:2]
     row.update(width=w, height=h, input_fixes=image.fixes)
     failed = check_size(w, h, opts.filters)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 # code -> meaning; rendered into docs/datasheet.md. Order is the order of the checks.
 REJECT_REASONS: dict[str, str] = {
+    "duplicate_stem": "Another file of the same stem in the same folder was paired instead (e.g. a.jpg next to a.png).",
     "missing_image": "The matte has no image of the same stem.",
     "missing_alpha": "The image has no matte of the same stem.",
     "unreadable_image": "The image cannot be decoded (truncated, corrupt or not an image).",

@@ -87,8 +87,9 @@ def read_rgb(path: str | os.PathLike, reason: str = "unreadable_image") -> Decod
 def read_alpha(path: str | os.PathLike, reason: str = "unreadable_alpha") -> Decoded:
     """Decode an alpha matte as ``uint8`` of shape (H, W), 0 = background, 255 = opaque.
 
-    16-bit mattes are rescaled (v / 257, rounded); 3- or 4-channel mattes use their first
-    channel when the colour channels agree, else their luma; an ``LA`` matte uses ``L``.
+    16-bit mattes are rescaled (v / 257, rounded); an ``LA``/``RGBA`` file whose colour is
+    flat uses its alpha channel; otherwise 3- or 4-channel mattes use their first channel
+    when the colour channels agree, else their luma, and an ``LA`` matte uses ``L``.
     """
     path = Path(path)
     img = _open(path, reason)
@@ -107,6 +108,13 @@ def read_alpha(path: str | os.PathLike, reason: str = "unreadable_alpha") -> Dec
         return Decoded(np.clip(np.rint(arr * scale), 0, 255).astype(np.uint8), fixes)
     if mode == "L":
         return Decoded(np.asarray(img, dtype=np.uint8), fixes)
+    if mode in ("LA", "RGBA"):
+        arr = np.asarray(img, dtype=np.uint8)
+        colour, a = arr[:, :, :-1], arr[:, :, -1]
+        if (colour == colour.flat[0]).all() and not (a == a.flat[0]).all():
+            # a cut-out stored as the alpha channel of a flat-coloured image
+            fixes.append(f"alpha-{mode.lower()}-alpha-channel")
+            return Decoded(a.copy(), fixes)
     if mode == "LA":
         fixes.append("alpha-la-to-l")
         return Decoded(np.asarray(img, dtype=np.uint8)[:, :, 0].copy(), fixes)

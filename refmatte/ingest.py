@@ -9,6 +9,8 @@ drops the parts.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import os
 import multiprocessing as mp
@@ -22,11 +24,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from refmatte.atomic import atomic_path, remove_stale_temps
-from refmatte.entity import IngestOptions, Task, process_background, process_entity
+from refmatte.entity import IngestOptions, Task, process_background, process_entity, scan_columns
 from refmatte.schema import BACKGROUND_SCHEMA, ENTITY_SCHEMA, check_columns
 from refmatte.sources.base import Source, fingerprint, label_for, stable_id
 
 PARTS_DIR = ".parts"
+LOCK_FILE = ".lock"
 FLUSH_SECONDS = 10.0
 
 
@@ -91,6 +94,22 @@ def _in_scope(row: dict, source: str, out: Path, root: Path) -> bool:
     return False
 
 
+def _check_collision(task: Task, row: dict | None, out: Path) -> None:
+    """Refuse to overwrite a row of the same id that comes from another, still existing file."""
+    if row is None:
+        return
+    for key, new in (("image_path", task.item.image), ("alpha_path", getattr(task.item, "alpha", None))):
+        old = row.get(key)
+        if old and new is not None:
+            old_path = (out / old).resolve()
+            if old_path != Path(new).resolve() and old_path.exists():
+                raise ValueError(
+                    f"{new} has the same id ({task.row_id}) as {old_path}, already in this manifest: "
+                    "two source folders share a name; rename one or ingest it into another --out."
+                )
+            return
+
+
 def _init_worker() -> None:
     # One process per core: keep each process single-threaded so N workers use N cores.
     import cv2
@@ -129,7 +148,25 @@ def ingest(
     """
     opts = opts or IngestOptions()
     root, out = Path(root).resolve(), Path(out).resolve()
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder for the manifests.")
     out.mkdir(parents=True, exist_ok=True)
+    with _exclusive(out):
+        return _ingest(table, source, root, out, opts, workers, labels, progress)
+
+
+@contextlib.contextmanager
+def _exclusive(out: Path):
+    """Hold ``<out>/.lock`` so two runs never rewrite one manifest at the same time."""
+    with open(out / LOCK_FILE, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(f"another refmatte run is writing to {out}; wait for it or use another --out.") from None
+        yield
+
+
+def _ingest(table, source, root, out, opts, workers, labels, progress) -> Summary:
     remove_stale_temps(out)
     manifest = table.path(out)
     parts_dir = out / PARTS_DIR
@@ -169,10 +206,13 @@ def ingest(
         cache = row.get("rgba_path")
         return cache is None or (out / cache).exists()
 
+    for t in tasks:
+        _check_collision(t, known.get(t.row_id), out)
     todo = [t for t in tasks if not up_to_date(t)]
     summary = Summary(table.name, source.name, manifest, scanned=len(tasks), reused=len(tasks) - len(todo))
     todo_ids = {t.row_id for t in todo}
-    rows = {t.row_id: known[t.row_id] for t in tasks if t.row_id not in todo_ids}
+    # reused rows take the scan's split, labels and paths (a moved folder, a new --labels)
+    rows = {t.row_id: known[t.row_id] | scan_columns(t, table.schema) for t in tasks if t.row_id not in todo_ids}
 
     fn = functools.partial(table.process, opts=opts)
     pending: list[dict] = []
@@ -194,11 +234,17 @@ def ingest(
     summary.processed = len(todo)
 
     scan_ids = set(rows)
+    gone = [r for i, r in known.items() if i not in scan_ids and _in_scope(r, source.name, out, root)]
     merged = [r for i, r in known.items() if i not in scan_ids and not _in_scope(r, source.name, out, root)]
-    summary.removed = sum(1 for i, r in known.items() if i not in scan_ids and _in_scope(r, source.name, out, root))
+    summary.removed = len(gone)
     write_rows(manifest, merged + list(rows.values()), table.schema, table.id_column)
     for part in parts_dir.glob(f"{prefix}*.parquet") if parts_dir.exists() else []:
         part.unlink()
+    # caches of rows removed, or now rejected, are no longer referenced
+    stale = [r for r in gone] + [known[i] for i, r in rows.items() if i in known and r.get("rgba_path") is None]
+    for r in stale:
+        if r.get("rgba_path"):
+            (out / r["rgba_path"]).unlink(missing_ok=True)
 
     for row in sorted(rows.values(), key=lambda r: r[table.id_column]):
         summary.fixes.update(row["input_fixes"] or [])

@@ -87,3 +87,19 @@ def test_atomic_write_leaves_old_file_on_failure_and_sweeps_temps(tmp_path):
     (target.parent / ".f.bin.999.tmp").write_bytes(b"left by a killed run")
     assert remove_stale_temps(tmp_path) == 1
     assert list(target.parent.iterdir()) == [target]
+
+
+def test_cutout_matte_in_the_alpha_channel_is_used(tmp_path):
+    rgba = np.zeros((8, 64, 4), np.uint8)
+    rgba[..., 3] = RAMP
+    Image.fromarray(rgba).save(tmp_path / "a.png")
+    out = read_alpha(tmp_path / "a.png")
+    assert np.array_equal(out.array, RAMP) and out.fixes == ["alpha-rgba-alpha-channel"]
+
+
+def test_bad_label_files_are_one_sentence(tmp_path):
+    from refmatte.sources import SourceLayoutError, load_labels
+
+    (tmp_path / "l.json").write_text("{not json")
+    with pytest.raises(SourceLayoutError, match="not valid UTF-8 JSON or CSV"):
+        load_labels(tmp_path / "l.json")

@@ -211,3 +211,69 @@ def test_labels_file_sets_source_label(fresh, tmp_path):
     assert e.loc["train/original/m_00000000.jpg", "source_label"] == "zebra"
     assert e.loc["validation/original/m_10000000.jpg", "source_label"] == "horse"
     assert pd.isna(e.loc["train/original/m_00000001.jpg", "source_label"])
+
+
+def test_reused_rows_follow_a_new_split_labels_and_moved_folder(fresh, tmp_path):
+    import dataclasses
+    import shutil
+
+    from refmatte.ingest import ENTITIES, ingest
+    from refmatte.sources import Folder
+
+    fx = fresh("folder")
+    out = tmp_path / "m"
+    ingest(ENTITIES, Folder(), fx.root, out, OPTS)
+    moved = tmp_path / "elsewhere" / fx.root.name
+    moved.parent.mkdir()
+    shutil.move(fx.root, moved)  # keeps mtimes: the rows are reused, their paths refreshed
+    s = ingest(ENTITIES, dataclasses.replace(Folder(), split="test"), moved, out, OPTS, labels={"a": "cat"})
+    assert s.processed == 0 and s.reused == 3
+    e = pd.read_parquet(out / "entities.parquet").set_index("source_key")
+    assert set(e.source_split) == {"test"}
+    assert e.loc["my_entities/image/a.jpg", "source_label"] == "cat"
+    for p in e.image_path.dropna():
+        assert (out / p).exists()
+
+
+def test_two_folders_of_the_same_name_are_refused_not_overwritten(tmp_path):
+    from refmatte.testing.layouts import build_layout
+
+    x, y = build_layout("folder", tmp_path / "x"), build_layout("folder", tmp_path / "y", seed=1)
+    out = tmp_path / "m"
+    run("folder", x.root, out)
+    with pytest.raises(ValueError, match="two source folders share a name"):
+        run("folder", y.root, out)
+    assert len(pd.read_parquet(out / "entities.parquet")) == 3
+
+
+def test_same_stem_twice_is_recorded_not_dropped(fresh, tmp_path):
+    fx = fresh("folder")
+    (fx.root / "image/a.png").write_bytes((fx.root / "image/b.png").read_bytes())
+    run("folder", fx.root, tmp_path / "m")
+    e = pd.read_parquet(tmp_path / "m/entities.parquet").set_index("source_key")
+    assert e.loc["my_entities/image/a.png", "reject_reason"] == "duplicate_stem"
+    assert pd.isna(e.loc["my_entities/image/a.jpg", "reject_reason"])
+
+
+def test_a_second_run_on_the_same_out_is_refused(fresh, tmp_path):
+    import fcntl
+
+    out = tmp_path / "m"
+    out.mkdir()
+    with open(out / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with pytest.raises(ValueError, match="another refmatte run is writing"):
+            run("sim", fresh("sim").root, out)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="is a file"):
+        run("sim", fresh("sim").root, tmp_path / "file")
+
+
+def test_caches_of_rows_that_become_rejected_are_deleted(fresh, tmp_path):
+    fx = fresh("sim")
+    out = tmp_path / "m"
+    run("sim", fx.root, out)
+    assert len(list((out / "cache/rgba").iterdir())) == 2
+    (fx.root / "fire/alpha/fire_1.png").write_bytes(b"broken")
+    run("sim", fx.root, out)
+    assert len(list((out / "cache/rgba").iterdir())) == 1

@@ -32,6 +32,7 @@ class SourceItem:
     alpha: Path | None = None
     subset: str | None = None
     label: str | None = None
+    duplicate_of: Path | None = None  # another file of the same stem won the pairing
 
 
 @dataclass(frozen=True)
@@ -70,14 +71,19 @@ def require_dirs(root: Path, title: str, *candidates: str) -> list[str]:
     return found
 
 
-def _by_stem(folder: Path) -> dict[str, Path]:
+def _by_stem(folder: Path) -> tuple[dict[str, Path], list[tuple[Path, Path]]]:
+    """Image files of ``folder`` by stem, plus (file, winner) for stems seen twice."""
     if not folder.is_dir():
-        return {}
-    files = {}
+        return {}, []
+    files: dict[str, Path] = {}
+    dupes = []
     for p in sorted(folder.iterdir()):
         if p.is_file() and is_image_file(p):
-            files.setdefault(p.stem, p)
-    return files
+            if p.stem in files:
+                dupes.append((p, files[p.stem]))
+            else:
+                files[p.stem] = p
+    return files, dupes
 
 
 def pair_by_stem(
@@ -91,14 +97,17 @@ def pair_by_stem(
     """Pair the images of ``image_dir`` with the mattes of ``alpha_dir`` by file stem.
 
     An image without a matte yields an item with ``alpha=None``; a matte without an image
-    yields one with ``image=None`` (keyed by the matte's path).
+    yields one with ``image=None`` (keyed by the matte's path). A second file of the same
+    stem (``a.jpg`` next to ``a.png``) yields an item marked ``duplicate_of``.
     """
-    images, alphas = _by_stem(image_dir), _by_stem(alpha_dir)
+    (images, dup_images), (alphas, dup_alphas) = _by_stem(image_dir), _by_stem(alpha_dir)
     items = []
     for stem in sorted(set(images) | set(alphas)):
         img, alp = images.get(stem), alphas.get(stem)
         key = (img or alp).relative_to(root).as_posix()
         items.append(SourceItem(key=key, split=split, image=img, alpha=alp, subset=subset, label=label))
+    for dup, winner in dup_images + dup_alphas:
+        items.append(SourceItem(key=dup.relative_to(root).as_posix(), split=split, image=dup, subset=subset, label=label, duplicate_of=winner))
     return items
 
 
@@ -142,13 +151,16 @@ def load_labels(path: Path) -> dict[str, str]:
     path = Path(path)
     if not path.is_file():
         raise SourceLayoutError(f"label file {path} not found.")
-    if path.suffix.lower() == ".json":
-        data = json.loads(path.read_text())
-        if not isinstance(data, dict):
-            raise SourceLayoutError(f"label file {path} must hold a JSON object {{key: label}}.")
-        return {str(k): str(v) for k, v in data.items()}
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise SourceLayoutError(f"label file {path} must hold a JSON object {{key: label}}.")
+            return {str(k): str(v) for k, v in data.items()}
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (json.JSONDecodeError, UnicodeDecodeError, csv.Error) as e:
+        raise SourceLayoutError(f"label file {path} is not valid UTF-8 JSON or CSV ({e}).") from None
     if not rows or not {"key", "label"} <= set(rows[0]):
         raise SourceLayoutError(f"label file {path} must be a CSV with columns key,label.")
     return {r["key"]: r["label"] for r in rows}
