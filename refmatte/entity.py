@@ -144,8 +144,6 @@ def process_background(task: Task, opts: IngestOptions) -> dict:
     """Decode and size-check one background; returns the ``backgrounds.parquet`` row."""
     row = _base_row(task, BACKGROUND_SCHEMA)
     row["background_id"] = task.row_id
-    if task.item.duplicate_of is not None:
-        return _reject(row, "duplicate_stem", f"{task.item.duplicate_of.name} of the same stem was paired instead")
     try:
         image = read_rgb(task.item.image)
     except ImageReadError as e:

@@ -16,7 +16,7 @@ import os
 import multiprocessing as mp
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -98,7 +98,7 @@ def _check_collision(task: Task, row: dict | None, out: Path) -> None:
     """Refuse to overwrite a row of the same id that comes from another, still existing file."""
     if row is None:
         return
-    for key, new in (("image_path", task.item.image), ("alpha_path", getattr(task.item, "alpha", None))):
+    for key, new in (("image_path", task.item.image), ("alpha_path", task.item.alpha)):
         old = row.get(key)
         if old and new is not None:
             old_path = (out / old).resolve()
@@ -123,7 +123,7 @@ def _init_worker() -> None:
         pass
 
 
-def _run(tasks: list[Task], fn: Callable[[Task], dict], workers: int) -> "iter[dict]":
+def _run(tasks: list[Task], fn: Callable[[Task], dict], workers: int) -> Iterator[dict]:
     if workers <= 1 or len(tasks) <= 1:
         yield from map(fn, tasks)
         return
@@ -234,14 +234,16 @@ def _ingest(table, source, root, out, opts, workers, labels, progress) -> Summar
     summary.processed = len(todo)
 
     scan_ids = set(rows)
-    gone = [r for i, r in known.items() if i not in scan_ids and _in_scope(r, source.name, out, root)]
-    merged = [r for i, r in known.items() if i not in scan_ids and not _in_scope(r, source.name, out, root)]
+    merged, gone = [], []  # rows of other sources/folders are kept; rows of this folder not seen are gone
+    for i, r in known.items():
+        if i not in scan_ids:
+            (gone if _in_scope(r, source.name, out, root) else merged).append(r)
     summary.removed = len(gone)
     write_rows(manifest, merged + list(rows.values()), table.schema, table.id_column)
     for part in parts_dir.glob(f"{prefix}*.parquet") if parts_dir.exists() else []:
         part.unlink()
     # caches of rows removed, or now rejected, are no longer referenced
-    stale = [r for r in gone] + [known[i] for i, r in rows.items() if i in known and r.get("rgba_path") is None]
+    stale = gone + [known[i] for i, r in rows.items() if i in known and r.get("rgba_path") is None]
     for r in stale:
         if r.get("rgba_path"):
             (out / r["rgba_path"]).unlink(missing_ok=True)

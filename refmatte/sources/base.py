@@ -6,7 +6,7 @@ import csv
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from refmatte.imaging import is_image_file
@@ -52,7 +52,6 @@ class Source:
     soft_edges: bool = True
     # Super-category known for the whole dataset (AM-2k: animal, P3M: human), else None.
     supercategory: str | None = None
-    options: dict = field(default_factory=dict)
 
     def scan(self, root: Path) -> list[SourceItem]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -106,8 +105,10 @@ def pair_by_stem(
         img, alp = images.get(stem), alphas.get(stem)
         key = (img or alp).relative_to(root).as_posix()
         items.append(SourceItem(key=key, split=split, image=img, alpha=alp, subset=subset, label=label))
-    for dup, winner in dup_images + dup_alphas:
-        items.append(SourceItem(key=dup.relative_to(root).as_posix(), split=split, image=dup, subset=subset, label=label, duplicate_of=winner))
+    for dup, winner in dup_images:
+        items.append(SourceItem(dup.relative_to(root).as_posix(), split, image=dup, subset=subset, label=label, duplicate_of=winner))
+    for dup, winner in dup_alphas:
+        items.append(SourceItem(dup.relative_to(root).as_posix(), split, image=None, alpha=dup, subset=subset, label=label, duplicate_of=winner))
     return items
 
 
