@@ -18,6 +18,11 @@ if ! "$PY" -c "import ensurepip, venv" >/dev/null 2>&1; then
   command -v apt-get >/dev/null && apt_install python3-venv
 fi
 
+# `refmatte preview` pages are tested in a real headless browser.
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null && ! command -v google-chrome >/dev/null; then
+  if command -v apt-get >/dev/null; then apt_install chromium; else echo "note: install chromium to run the browser tests"; fi
+fi
+
 if [ ! -x .venv/bin/python ]; then
   # --system-site-packages: reuse a torch already installed on the machine (GBs) if any.
   "$PY" -m venv --system-site-packages .venv

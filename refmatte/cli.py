@@ -12,10 +12,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table as RichTable
 
 from refmatte import __version__
-from refmatte.atomic import atomic_path
 from refmatte.entity import IngestOptions
 from refmatte.filters import FilterOptions
 from refmatte.ingest import BACKGROUNDS, ENTITIES, Summary, Table, ingest
+from refmatte.preview import INLINE_LIMIT, render_preview
 from refmatte.sources import BACKGROUND_SOURCES, ENTITY_SOURCES, Source, SourceLayoutError, load_labels
 
 app = typer.Typer(
@@ -61,7 +61,8 @@ def run_ingest(table: Table, source: Source, path: Path, out: Path, opts: Ingest
 
 def print_summary(s: Summary) -> None:
     """Counts per outcome, the normalisations applied, and the first rejected files."""
-    t = RichTable(title=f"{s.table} from {s.source}: {s.scanned} found, {s.processed} processed, {s.reused} already up to date", title_justify="left")
+    console.print(f"{s.table} from {s.source}: {s.scanned} found, {s.processed} processed, {s.reused} already up to date", soft_wrap=True)
+    t = RichTable()
     t.add_column("outcome")
     t.add_column("rows", justify="right")
     t.add_row("kept", str(s.kept))
@@ -81,16 +82,29 @@ def print_summary(s: Summary) -> None:
 
 OUT = typer.Option(Path("manifests"), "--out", "-o", help="Manifest folder (tables, caches).")
 WORKERS = typer.Option(1, "--workers", "-j", min=1, help="Parallel worker processes; output is identical for any number.")
-MIN_SIDE = typer.Option(_defaults.min_side, help="Reject images whose short side is below this (px).")
+MIN_SIDE = typer.Option(None, help=f"Reject images whose short side is below this (px) [default: {_defaults.min_side}; 256 for sample].")
+PATH = typer.Argument(None, help="Root folder of the dataset as distributed (layouts: docs/cli.md, Source layouts); not needed for sample.", show_default=False)
+
+
+def _root(source: Source, path: Optional[Path]) -> Path:
+    if path is not None:
+        return path
+    if source.default_root is None:
+        _fail(f"give the root folder of your {source.title} copy (PATH).")
+    return source.default_root
+
+
+def _min_side(source: Source, given: Optional[int]) -> int:
+    return given if given is not None else (source.min_side or _defaults.min_side)
 
 
 @app.command("ingest")
 def ingest_cmd(
     kind: str = typer.Argument(..., help=f"Source dataset: {', '.join(ENTITY_SOURCES)}."),
-    path: Path = typer.Argument(..., help="Root folder of the dataset as distributed (layouts: docs/cli.md, Source layouts)."),
+    path: Optional[Path] = PATH,
     out: Path = OUT,
     workers: int = WORKERS,
-    min_side: int = MIN_SIDE,
+    min_side: Optional[int] = MIN_SIDE,
     min_area: float = typer.Option(_defaults.min_area_fraction, help="Reject mattes covering less than this share of the image."),
     max_opaque: float = typer.Option(_defaults.max_opaque_fraction, help="Reject mattes whose opaque share of the image reaches this."),
     min_band: float = typer.Option(_defaults.min_band_px, help="Reject hard masks: mean transition band narrower than this (px)."),
@@ -122,17 +136,17 @@ def ingest_cmd(
         label_map = load_labels(labels) if labels else None
     except SourceLayoutError as e:
         _fail(str(e))
-    opts = IngestOptions(FilterOptions(min_side, min_area, max_opaque, min_band, min_face))
-    run_ingest(ENTITIES, source, path, out, opts, workers, label_map)
+    opts = IngestOptions(FilterOptions(_min_side(source, min_side), min_area, max_opaque, min_band, min_face))
+    run_ingest(ENTITIES, source, _root(source, path), out, opts, workers, label_map)
 
 
 @app.command("backgrounds")
 def backgrounds_cmd(
     kind: str = typer.Argument(..., help=f"Background source: {', '.join(BACKGROUND_SOURCES)}."),
-    path: Path = typer.Argument(..., help="Root folder of the backgrounds."),
+    path: Optional[Path] = typer.Argument(None, help="Root folder of the backgrounds; not needed for sample.", show_default=False),
     out: Path = OUT,
     workers: int = WORKERS,
-    min_side: int = MIN_SIDE,
+    min_side: Optional[int] = MIN_SIDE,
     split: str = typer.Option("train", help="folder only: split of the backgrounds."),
 ) -> None:
     """Ingest background images of KIND from PATH into OUT/backgrounds.parquet."""
@@ -141,30 +155,52 @@ def backgrounds_cmd(
     source = BACKGROUND_SOURCES[kind]()
     if kind == "folder":
         source = dataclasses.replace(source, split=split)
-    run_ingest(BACKGROUNDS, source, path, out, IngestOptions(FilterOptions(min_side=min_side)), workers)
+    run_ingest(BACKGROUNDS, source, _root(source, path), out, IngestOptions(FilterOptions(min_side=_min_side(source, min_side))), workers)
+
+
+@app.command("preview")
+def preview_cmd(
+    manifest: Path = typer.Argument(..., help="A manifest written by refmatte (entities.parquet, backgrounds.parquet)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file to write [default: MANIFEST with .html]."),
+    page_size: int = typer.Option(120, min=1, help="Cards per page."),
+    thumb: int = typer.Option(192, min=16, help="Long side of the thumbnails (px)."),
+    inline: Optional[bool] = typer.Option(None, "--inline/--files", help=f"Embed thumbnails in the page, or write them to a folder next to it [default: inline up to {INLINE_LIMIT} rows]."),
+    workers: int = typer.Option(2, "--workers", "-j", min=1, help="Threads making thumbnails."),
+) -> None:
+    """Write an HTML contact sheet of MANIFEST to check a dataset by eye.
+
+    Entities appear as RGBA cut-outs over a checkerboard with label, size, band width and
+    reject reason; the page filters by outcome, searches, and pages through any number of
+    rows. Open the file in any browser; it needs no server and no network.
+    """
+    out = out or manifest.with_suffix(".html")
+    columns = [TextColumn(f"preview [bold]{manifest.name}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    try:
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task("thumbs", total=None)
+            s = render_preview(manifest, out, page_size=page_size, thumb_size=thumb, inline=inline, workers=workers,
+                               progress=lambda done, total: bar.update(task, completed=done, total=total))
+    except (ValueError, OSError) as e:
+        _fail(str(e))
+    note = "".join(f", {n} without picture ({why})" for why, n in sorted(s.missing.items()))
+    console.print(f"wrote {s.html}: {s.rows} rows, {s.pictures} pictures{note}" + (f"; thumbnails in {s.thumbs_dir}" if s.thumbs_dir else ""))
 
 
 @app.command("demo")
-def demo_cmd(out: Path = typer.Argument(Path("out/demo"), help="Folder for the demo's datasets and manifests."), workers: int = WORKERS) -> None:
-    """Run every stage that exists on the embedded sample data, offline.
+def demo_cmd(out: Path = typer.Argument(Path("out/demo"), help="Folder for the demo's manifests and pages."), workers: int = WORKERS) -> None:
+    """Run every stage that exists on the embedded sample pool, offline, into OUT.
 
-    Until the sample pool lands, the sample data is the test fixtures: tiny synthetic
-    trees in the real layout of every supported dataset, bad inputs included.
+    Today: ingest the pool's 43 entities and 11 backgrounds into OUT/manifests and write a
+    preview page of each into OUT/preview. Each later stage (annotate, compose, express,
+    train) joins this command.
     """
-    from refmatte.testing.layouts import BUILDERS, FOLDER_NAMES, build_all
-    from refmatte.testing.layouts import MIN_SIDE as FIXTURE_MIN_SIDE
-
-    datasets, manifests = out / "datasets", out / "manifests"
-    if not datasets.exists():  # built once: re-running the demo then resumes, as any ingest does
-        with atomic_path(datasets) as tmp:
-            build_all(tmp)
-    opts = IngestOptions(FilterOptions(min_side=FIXTURE_MIN_SIDE))
-    for kind in BUILDERS:
-        table, source = (BACKGROUNDS, BACKGROUND_SOURCES[kind]()) if kind == "bg20k" else (ENTITIES, ENTITY_SOURCES[kind]())
-        if kind == "folder":
-            source = dataclasses.replace(source, face_filter=True)
-        run_ingest(table, source, datasets / FOLDER_NAMES[kind], manifests, opts, workers)
-    console.print(f"\n[bold green]demo done.[/] Datasets: {datasets}  Manifests: {manifests}/entities.parquet, {manifests}/backgrounds.parquet, RGBA cut-outs in {manifests}/cache/rgba/")
+    manifests, pages = out / "manifests", out / "preview"
+    entities, backgrounds = ENTITY_SOURCES["sample"](), BACKGROUND_SOURCES["sample"]()
+    run_ingest(ENTITIES, entities, entities.default_root, manifests, IngestOptions(FilterOptions(min_side=_min_side(entities, None))), workers)
+    run_ingest(BACKGROUNDS, backgrounds, backgrounds.default_root, manifests, IngestOptions(FilterOptions(min_side=_min_side(backgrounds, None))), workers)
+    shown = [render_preview(manifests / f"{t.name}.parquet", pages / f"{t.name}.html", workers=max(2, workers)).html for t in (ENTITIES, BACKGROUNDS)]
+    console.print(f"\n[bold green]demo done.[/] Look at: {' and '.join(map(str, shown))} (open in a browser). "
+                  f"Manifests: {manifests}/entities.parquet, {manifests}/backgrounds.parquet; cut-outs in {manifests}/cache/rgba/.", soft_wrap=True)
 
 
 def main() -> None:

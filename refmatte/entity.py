@@ -71,7 +71,8 @@ def scan_columns(task: Task, schema) -> dict:
         image_path=_rel(it.image, task.out),
         source_subset=it.subset,
         source_label=it.label,
-        source_supercategory=task.supercategory,
+        source_supercategory=it.supercategory or task.supercategory,
+        source_attributes=list(it.attributes),
         alpha_path=_rel(it.alpha, task.out),
     )
     return {k: v for k, v in cols.items() if k in schema.names}

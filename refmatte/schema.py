@@ -19,7 +19,7 @@ def col(name: str, dtype: pa.DataType, unit: str, doc: str, nullable: bool = Tru
 
 
 _SOURCE_COLUMNS = [
-    col("source", pa.string(), "-", "Adapter that found the file: am2k, p3m10k, aim500, dim, d646, sim, folder, bg20k.", False),
+    col("source", pa.string(), "-", "Adapter that found the file: am2k, p3m10k, aim500, dim, d646, sim, folder, sample (entities); bg20k, folder, sample (backgrounds).", False),
     col("source_key", pa.string(), "-", "Path of the image relative to the dataset root (for `folder`, prefixed by the folder's name).", False),
     col("source_split", pa.string(), "-", "The source dataset's own split, mapped to `train` or `test` (AM-2k validation, P3M validation, AIM-500, SIM -> test).", False),
     col("image_path", pa.string(), "path", "Source image relative to the manifest folder; null when the dataset lacks it."),
@@ -38,8 +38,9 @@ ENTITY_SCHEMA = pa.schema(
         col("entity_id", pa.string(), "-", "Stable id `<source>-<12 hex>` from a hash of source and source_key.", False),
         *_SOURCE_COLUMNS,
         col("source_subset", pa.string(), "-", "Sub-collection inside the source (P3M-500-P, Adobe-licensed images, ...)."),
-        col("source_label", pa.string(), "-", "The source's own label: SIM class folder, AIM-500 type SO/STM/NS, or a --labels file."),
-        col("source_supercategory", pa.string(), "-", "human / animal / object when the whole source is one (P3M-10k human, AM-2k animal)."),
+        col("source_label", pa.string(), "-", "The source's own label: SIM class folder, AIM-500 type SO/STM/NS, a --labels file, or the sample pool's ground-truth entry-level category."),
+        col("source_supercategory", pa.string(), "-", "human / animal / object when the source states it: for the whole source (P3M-10k human, AM-2k animal) or per item (the sample pool)."),
+        col("source_attributes", pa.map_(pa.string(), pa.string()), "-", "Ground-truth attributes the source states per item (the sample pool: gender, age, color, clothes, transparent, skin_tone); empty for the public datasets."),
         col("alpha_path", pa.string(), "path", "Source alpha matte relative to the manifest folder; null when missing."),
         col("image_is_foreground", pa.bool_(), "-", "True when the source image is a foreground (DIM, D646, SIM), false for photographs.", False),
         col("width", pa.int32(), "px", "Image width after EXIF orientation."),

@@ -41,3 +41,16 @@ def fresh(tmp_path):
     def make(kind: str):
         return build_layout(kind, tmp_path / "datasets")
     return make
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory):
+    """`refmatte demo` run once on the embedded sample pool: its output folder."""
+    from typer.testing import CliRunner
+
+    from refmatte.cli import app
+
+    out = tmp_path_factory.mktemp("demo")
+    r = CliRunner().invoke(app, ["demo", str(out)])
+    assert r.exit_code == 0, r.output
+    return out

@@ -55,13 +55,12 @@ def test_user_errors_are_one_sentence_not_a_traceback(tmp_path):
     assert r.exit_code == 2 and "is not a folder" in r.output
 
 
-def test_demo_runs_offline_and_is_resumable(tmp_path):
-    r = runner.invoke(app, ["demo", str(tmp_path / "demo")])
-    assert r.exit_code == 0, r.output
-    e = pd.read_parquet(tmp_path / "demo/manifests/entities.parquet")
-    assert set(e.source) == {"am2k", "p3m10k", "aim500", "dim", "d646", "sim", "folder"}
-    assert len(list((tmp_path / "demo/manifests/cache/rgba").glob("*.png"))) == e.rgba_path.notna().sum()
-    before = (tmp_path / "demo/manifests/entities.parquet").read_bytes()
-    r = runner.invoke(app, ["demo", str(tmp_path / "demo")])
-    assert r.exit_code == 0
-    assert (tmp_path / "demo/manifests/entities.parquet").read_bytes() == before
+def test_demo_runs_offline_and_is_resumable(demo):
+    e = pd.read_parquet(demo / "manifests/entities.parquet")
+    assert set(e.source) == {"sample"} and len(e) >= 40
+    assert len(list((demo / "manifests/cache/rgba").glob("*.png"))) == e.rgba_path.notna().sum()
+    assert (demo / "preview/entities.html").is_file() and (demo / "preview/backgrounds.html").is_file()
+    before = (demo / "manifests/entities.parquet").read_bytes()
+    r = runner.invoke(app, ["demo", str(demo)])
+    assert r.exit_code == 0 and "43 already up to date" in r.output
+    assert (demo / "manifests/entities.parquet").read_bytes() == before

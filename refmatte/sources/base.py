@@ -33,6 +33,9 @@ class SourceItem:
     subset: str | None = None
     label: str | None = None
     duplicate_of: Path | None = None  # another file of the same stem won the pairing
+    # Ground truth a source states per item (the sample pool): super-category and attributes.
+    supercategory: str | None = None
+    attributes: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,10 @@ class Source:
     soft_edges: bool = True
     # Super-category known for the whole dataset (AM-2k: animal, P3M: human), else None.
     supercategory: str | None = None
+    # Where the data lives when the user gives no PATH (the embedded sample pool), else None.
+    default_root: Path | None = None
+    # Default of --min-side for this source when it differs from the paper's (small sample art).
+    min_side: int | None = None
 
     def scan(self, root: Path) -> list[SourceItem]:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -1,0 +1,215 @@
+"""``refmatte preview``: one HTML page a person opens to check a manifest by eye.
+
+Entities are shown as RGBA cut-outs over a checkerboard with their labels, measurements
+and reject reasons; backgrounds as thumbnails. The page is paginated in the browser
+(``page_size`` cards at a time, filters by outcome, a search box), so 10,000 rows stay
+usable. Thumbnails are small WebP files (alpha kept): inlined as data URIs up to
+``inline_limit`` rows, so the page is a single self-contained file, and written to a
+``<name>_files/`` folder next to the page beyond that (re-running reuses them).
+
+Each table kind is a :class:`Kind`: how to find a row's picture and what to write under
+it. Later tables (composites) add a kind.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pyarrow.parquet as pq
+
+from refmatte.atomic import atomic_write_bytes
+from refmatte.imaging import ImageReadError, read_alpha, read_rgb, read_rgba
+
+INLINE_LIMIT = 2000
+THUMB_QUALITY = 80
+
+
+@dataclass(frozen=True)
+class Card:
+    """One row as the page shows it."""
+
+    id: str
+    title: str
+    lines: list[str]
+    reject: str | None
+    detail: str | None
+    thumb: str | None  # data URI or relative path; None when no picture can be made
+    why_none: str | None = None
+
+
+def thumbnail(rgba: np.ndarray, size: int) -> bytes:
+    """WebP bytes of ``rgba`` (H, W, 3 or 4 uint8, RGB order) with its long side ``size``.
+
+    Colour is premultiplied by alpha before the area resampling and divided after, so
+    thin hair does not pick up a dark fringe from the transparent colour around it.
+    """
+    h, w = rgba.shape[:2]
+    scale = min(1.0, size / max(h, w))
+    dsize = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if rgba.shape[2] == 4:
+        a = rgba[..., 3:].astype(np.float32) / 255.0
+        pre = np.concatenate([rgba[..., :3].astype(np.float32) * a, a * 255.0], axis=2)
+        small = cv2.resize(pre, dsize, interpolation=cv2.INTER_AREA)
+        sa = small[..., 3:] / 255.0
+        rgb = np.where(sa > 1e-4, small[..., :3] / np.maximum(sa, 1e-4), 0)
+        out = np.concatenate([rgb, small[..., 3:]], axis=2)
+        bgr = np.clip(np.rint(out), 0, 255).astype(np.uint8)[..., [2, 1, 0, 3]]
+    else:
+        bgr = cv2.resize(rgba, dsize, interpolation=cv2.INTER_AREA)[..., ::-1]
+    ok, buf = cv2.imencode(".webp", np.ascontiguousarray(bgr), [cv2.IMWRITE_WEBP_QUALITY, THUMB_QUALITY])
+    if not ok:  # pragma: no cover - cv2 builds without WebP
+        raise RuntimeError("this OpenCV build cannot encode WebP")
+    return buf.tobytes()
+
+
+def _entity_picture(row: dict, base: Path) -> np.ndarray:
+    """The cut-out of a kept entity, or the source image (with its matte when it fits)."""
+    if row.get("rgba_path"):
+        return read_rgba(base / row["rgba_path"])
+    if not row.get("image_path"):
+        raise ImageReadError("missing_file", row.get("alpha_path") or "", "the manifest names no image")
+    rgb = read_rgb(base / row["image_path"]).array
+    if row.get("alpha_path"):
+        try:
+            a = read_alpha(base / row["alpha_path"]).array
+            if a.shape == rgb.shape[:2]:
+                return np.dstack([rgb, a])
+        except ImageReadError:
+            pass
+    return rgb
+
+
+def _entity_card(row: dict) -> tuple[str, list[str]]:
+    label = row.get("source_label") or "unlabelled"
+    sup = row.get("source_supercategory")
+    title = f"{label} ({sup})" if sup else label
+    lines = [row["entity_id"], f"{row['source']} · {row['source_split']}"]
+    if row.get("width"):
+        lines.append(f"{row['width']}×{row['height']} px")
+    if row.get("alpha_band_px") is not None and row.get("alpha_area_fraction") is not None:
+        lines.append(f"band {row['alpha_band_px']:.1f} px · area {row['alpha_area_fraction']:.0%}")
+    attrs = row.get("source_attributes") or []
+    if attrs:
+        lines.append(", ".join(f"{k}: {v}" for k, v in attrs))
+    return title, lines
+
+
+def _background_picture(row: dict, base: Path) -> np.ndarray:
+    return read_rgb(base / row["image_path"]).array
+
+
+def _background_card(row: dict) -> tuple[str, list[str]]:
+    lines = [row["background_id"], f"{row['source']} · {row['source_split']}"]
+    if row.get("width"):
+        lines.append(f"{row['width']}×{row['height']} px")
+    return Path(row["source_key"]).name, lines
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    id_column: str
+    picture: Callable[[dict, Path], np.ndarray]
+    describe: Callable[[dict], tuple[str, list[str]]]
+
+
+KINDS = (
+    Kind("entities", "entity_id", _entity_picture, _entity_card),
+    Kind("backgrounds", "background_id", _background_picture, _background_card),
+)
+
+
+def kind_of(columns: list[str], path: Path) -> Kind:
+    for kind in KINDS:
+        if kind.id_column in columns:
+            return kind
+    known = ", ".join(k.id_column for k in KINDS)
+    raise ValueError(f"{path} is not a refmatte manifest this command can show (no column {known}).")
+
+
+@dataclass
+class PreviewSummary:
+    html: Path
+    rows: int
+    pictures: int
+    missing: Counter  # why a row has no picture -> count
+    thumbs_dir: Path | None
+
+
+def render_preview(
+    manifest: Path,
+    out: Path,
+    *,
+    page_size: int = 120,
+    thumb_size: int = 192,
+    inline: bool | None = None,
+    workers: int = 2,
+    progress: Callable[[int, int], None] | None = None,
+) -> PreviewSummary:
+    """Write the preview page of ``manifest`` to ``out`` (atomically); see the module doc."""
+    manifest, out = Path(manifest), Path(out)
+    try:
+        table = pq.read_table(manifest)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{manifest} is not a readable Parquet manifest ({e}).") from None
+    kind = kind_of(table.schema.names, manifest)
+    rows = sorted(table.to_pylist(), key=lambda r: r[kind.id_column])
+    base = manifest.parent
+    inline = len(rows) <= INLINE_LIMIT if inline is None else inline
+    thumbs_dir = None if inline else out.with_name(out.stem + "_files")
+
+    def make(row: dict) -> tuple[str | None, str | None, str | None]:
+        """(thumbnail src, None, None), or (None, reason code, detail) when no picture."""
+        key = hashlib.sha1(json.dumps([row.get("source_fingerprint"), row.get("config_hash"), thumb_size], default=str).encode()).hexdigest()[:10]
+        name = f"{row[kind.id_column]}-{key}.webp"
+        if thumbs_dir is not None and (thumbs_dir / name).exists():
+            return f"{thumbs_dir.name}/{name}", None, None
+        try:
+            data = thumbnail(kind.picture(row, base), thumb_size)
+        except ImageReadError as e:
+            return None, e.reason, f"{Path(e.path).name}: {e.detail}" if e.path else e.detail
+        except OSError as e:
+            return None, "missing_file", f"{Path(e.filename or '').name}: {e.strerror}"
+        if thumbs_dir is None:
+            return "data:image/webp;base64," + base64.b64encode(data).decode(), None, None
+        atomic_write_bytes(thumbs_dir / name, data)
+        return f"{thumbs_dir.name}/{name}", None, None
+
+    results: list[tuple[str | None, str | None, str | None]] = []
+    with ThreadPoolExecutor(max(1, workers)) as pool:  # cv2 releases the GIL while decoding
+        for i, res in enumerate(pool.map(make, rows)):
+            results.append(res)
+            if progress:
+                progress(i + 1, len(rows))
+
+    cards, missing = [], Counter()
+    for row, (src, code, why) in zip(rows, results):
+        title, lines = kind.describe(row)
+        if src is None:
+            missing[code] += 1
+        cards.append(Card(row[kind.id_column], title, lines, row.get("reject_reason"), row.get("reject_detail"), src, why))
+    page = _page(manifest, kind, cards, page_size)
+    atomic_write_bytes(out, page.encode("utf-8"))
+    return PreviewSummary(out, len(rows), sum(c.thumb is not None for c in cards), missing, thumbs_dir)
+
+
+def _page(manifest: Path, kind: Kind, cards: list[Card], page_size: int) -> str:
+    template = resources.files("refmatte").joinpath("preview.html").read_text(encoding="utf-8")
+    data = [dict(id=c.id, t=c.title, l=c.lines, r=c.reject, d=c.detail, s=c.thumb, w=c.why_none) for c in cards]
+    counts = Counter(c.reject or "kept" for c in cards)
+    payload = json.dumps({"kind": kind.name, "pageSize": page_size, "counts": counts, "cards": data}, separators=(",", ":"))
+    return (
+        template.replace("{{TITLE}}", html.escape(f"{kind.name}: {manifest}"))
+        .replace("{{DATA}}", payload.replace("</", "<\\/"))
+    )
