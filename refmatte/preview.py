@@ -58,13 +58,12 @@ def thumbnail(rgba: np.ndarray, size: int) -> bytes:
     scale = min(1.0, size / max(h, w))
     dsize = (max(1, round(w * scale)), max(1, round(h * scale)))
     if rgba.shape[2] == 4:
-        a = rgba[..., 3:].astype(np.float32) / 255.0
-        pre = np.concatenate([rgba[..., :3].astype(np.float32) * a, a * 255.0], axis=2)
-        small = cv2.resize(pre, dsize, interpolation=cv2.INTER_AREA)
-        sa = small[..., 3:] / 255.0
-        rgb = np.where(sa > 1e-4, small[..., :3] / np.maximum(sa, 1e-4), 0)
-        out = np.concatenate([rgb, small[..., 3:]], axis=2)
-        bgr = np.clip(np.rint(out), 0, 255).astype(np.uint8)[..., [2, 1, 0, 3]]
+        a = rgba[..., 3]
+        pre = cv2.multiply(rgba[..., :3], cv2.merge([a, a, a]), scale=1 / 255.0)  # uint8, saturating
+        small = cv2.resize(cv2.merge([*cv2.split(pre), a]), dsize, interpolation=cv2.INTER_AREA)
+        sa = small[..., 3:].astype(np.float32)
+        rgb = np.where(sa > 0, small[..., :3] * (255.0 / np.maximum(sa, 1.0)), 0)
+        bgr = np.dstack([np.clip(np.rint(rgb), 0, 255).astype(np.uint8)[..., ::-1], small[..., 3]])
     else:
         bgr = cv2.resize(rgba, dsize, interpolation=cv2.INTER_AREA)[..., ::-1]
     ok, buf = cv2.imencode(".webp", np.ascontiguousarray(bgr), [cv2.IMWRITE_WEBP_QUALITY, THUMB_QUALITY])

@@ -102,3 +102,14 @@ def test_page_renders_its_pictures_in_a_real_browser(demo, tmp_path, inline):
     # saturated colour comes only from the pictures (the page itself is grey and white)
     hsv = cv2.cvtColor(grid, cv2.COLOR_BGR2HSV)
     assert (hsv[..., 1] > 100).mean() > 0.02
+
+
+def test_thumbnail_keeps_the_colour_of_thin_semi_transparent_structure():
+    from refmatte.preview import thumbnail
+
+    rgba = np.zeros((64, 64, 4), np.uint8)  # colour under alpha 0 is black, as in many caches
+    rgba[:, 31, :] = 255  # one white, opaque, 1-px hair
+    small = cv2.imdecode(np.frombuffer(thumbnail(rgba, 16), np.uint8), cv2.IMREAD_UNCHANGED)
+    hair = small[..., 3] > 0
+    assert small.shape == (16, 16, 4) and hair.any()
+    assert small[..., :3][hair].min() > 230, "a naive resize would darken the hair towards black"

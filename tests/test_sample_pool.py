@@ -111,3 +111,14 @@ def test_ingest_sample_needs_no_path(tmp_path):
     assert len(pd.read_parquet(tmp_path / "backgrounds.parquet")) >= 10
     r = CliRunner().invoke(app, ["ingest", "am2k", "--out", str(tmp_path)])
     assert r.exit_code == 2 and "give the root folder of your AM-2k copy" in r.output
+
+
+def test_the_counts_quoted_in_docs_match_the_pool():
+    import refmatte.sources.sample as sample
+
+    counts = TRUTH.supercategory.value_counts()
+    truth = (len(TRUTH), TRUTH.category.nunique(), counts["human"], counts["animal"], counts["object"])
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for text, pattern in ((sample.__doc__, r"(\d+) entities in (\d+) categories \((\d+) human, (\d+) animal, (\d+) object"),
+                          (readme, r"(\d+) matting entities in (\d+) entry-level categories: (\d+) human, (\d+) animal, (\d+) object")):
+        assert tuple(map(int, re.search(pattern, text).groups())) == truth

@@ -3,7 +3,7 @@
 Layout: ``entities/{fg,alpha}/<key>.png`` plus ``entities/truth.csv`` (key, split,
 category, supercategory, attributes as JSON, origin), ``backgrounds/{train,test}/*.jpg``,
 ``trimaps/`` (the hand-drawn trimaps of the three photographs) and ``LICENSES.md``.
-43 entities in 34 categories (11 human, 13 animal, 19 object, 6 of them transparent or
+43 entities in 36 categories (11 human, 13 animal, 19 object, 6 of them transparent or
 meticulous) and 11 backgrounds; 3 photographs matted with pymatting, Twemoji clip-art
 and procedural glass, smoke, seed head, net, bubble and bag. Foregrounds are given. Every
 entity carries its ground truth (category in ``source_label``, ``source_supercategory``,
