@@ -20,7 +20,9 @@ fi
 
 # `refmatte preview` pages are tested in a real headless browser.
 if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null && ! command -v google-chrome >/dev/null; then
-  if command -v apt-get >/dev/null; then apt_install chromium; else echo "note: install chromium to run the browser tests"; fi
+  # Debian names it chromium, older Ubuntu chromium-browser; without either the browser tests skip.
+  { command -v apt-get >/dev/null && { apt_install chromium || apt_install chromium-browser; }; } \
+    || echo "note: could not install chromium; the browser tests will be skipped."
 fi
 
 if [ ! -x .venv/bin/python ]; then

@@ -82,7 +82,7 @@ def print_summary(s: Summary) -> None:
 
 OUT = typer.Option(Path("manifests"), "--out", "-o", help="Manifest folder (tables, caches).")
 WORKERS = typer.Option(1, "--workers", "-j", min=1, help="Parallel worker processes; output is identical for any number.")
-MIN_SIDE = typer.Option(None, help=f"Reject images whose short side is below this (px) [default: {_defaults.min_side}; 256 for sample].")
+MIN_SIDE = typer.Option(None, help="Reject images whose short side is below this (px).", show_default=f"{_defaults.min_side}; 256 for sample")
 PATH = typer.Argument(None, help="Root folder of the dataset as distributed (layouts: docs/cli.md, Source layouts); not needed for sample.", show_default=False)
 
 
@@ -146,7 +146,7 @@ def backgrounds_cmd(
     path: Optional[Path] = typer.Argument(None, help="Root folder of the backgrounds; not needed for sample.", show_default=False),
     out: Path = OUT,
     workers: int = WORKERS,
-    min_side: Optional[int] = MIN_SIDE,
+    min_side: Optional[int] = typer.Option(None, help="Reject images whose short side is below this (px).", show_default=str(_defaults.min_side)),
     split: str = typer.Option("train", help="folder only: split of the backgrounds."),
 ) -> None:
     """Ingest background images of KIND from PATH into OUT/backgrounds.parquet."""
@@ -161,10 +161,10 @@ def backgrounds_cmd(
 @app.command("preview")
 def preview_cmd(
     manifest: Path = typer.Argument(..., help="A manifest written by refmatte (entities.parquet, backgrounds.parquet)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file to write [default: MANIFEST with .html]."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file to write.", show_default="MANIFEST with .html"),
     page_size: int = typer.Option(120, min=1, help="Cards per page."),
     thumb: int = typer.Option(192, min=16, help="Long side of the thumbnails (px)."),
-    inline: Optional[bool] = typer.Option(None, "--inline/--files", help=f"Embed thumbnails in the page, or write them to a folder next to it [default: inline up to {INLINE_LIMIT} rows]."),
+    inline: Optional[bool] = typer.Option(None, "--inline/--files", help="Embed thumbnails in the page, or write them to a folder next to it.", show_default=f"inline up to {INLINE_LIMIT} rows"),
     workers: int = typer.Option(2, "--workers", "-j", min=1, help="Threads making thumbnails."),
 ) -> None:
     """Write an HTML contact sheet of MANIFEST to check a dataset by eye.
@@ -190,7 +190,7 @@ def preview_cmd(
 def demo_cmd(out: Path = typer.Argument(Path("out/demo"), help="Folder for the demo's manifests and pages."), workers: int = WORKERS) -> None:
     """Run every stage that exists on the embedded sample pool, offline, into OUT.
 
-    Today: ingest the pool's 43 entities and 11 backgrounds into OUT/manifests and write a
+    Today: ingest the pool's entities and backgrounds into OUT/manifests and write a
     preview page of each into OUT/preview. Each later stage (annotate, compose, express,
     train) joins this command.
     """

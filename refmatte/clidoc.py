@@ -12,6 +12,8 @@ def _param_row(p: click.Parameter) -> str:
         return f"| `{p.name.upper()}` | argument | {default} | {getattr(p, 'help', '') or ''} |"
     names = " / ".join(f"`{o}`" for o in (*p.opts, *p.secondary_opts))
     default = p.default
+    if isinstance(getattr(p, "show_default", None), str):
+        return f"| {names} | option | {p.show_default} | {p.help or ''} |"
     shown = "" if default is None or callable(default) or (getattr(p, 'is_flag', False) and default is False) else f"`{default}`"
     return f"| {names} | option | {shown} | {p.help or ''} |"
 

@@ -132,8 +132,11 @@ def read_alpha(path: str | os.PathLike, reason: str = "unreadable_alpha") -> Dec
 
 def read_rgba(path: str | os.PathLike) -> np.ndarray:
     """Read an RGBA PNG written by :func:`encode_rgba_png` as ``uint8`` (H, W, 4)."""
-    data = np.fromfile(str(path), dtype=np.uint8)
-    bgra = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError as e:
+        raise ImageReadError("missing_file", path, e.strerror or "cannot be read") from None
+    bgra = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if bgra is None or bgra.ndim != 3 or bgra.shape[2] != 4:
         raise ImageReadError("unreadable_cache", path, "not an RGBA PNG")
     return cv2.cvtColor(bgra, cv2.COLOR_BGRA2RGBA)

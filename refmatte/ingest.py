@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from refmatte.atomic import atomic_path, remove_stale_temps
 from refmatte.entity import IngestOptions, Task, process_background, process_entity, scan_columns
-from refmatte.schema import BACKGROUND_SCHEMA, ENTITY_SCHEMA, check_columns
+from refmatte.schema import BACKGROUND_SCHEMA, ENTITY_SCHEMA, conform
 from refmatte.sources.base import Source, fingerprint, label_for, stable_id
 
 PARTS_DIR = ".parts"
@@ -71,8 +71,7 @@ def read_rows(path: Path, schema: pa.Schema) -> list[dict]:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as e:
         raise ValueError(f"{path} is not a readable Parquet file ({e}); move it away and re-run.") from None
-    check_columns(table, schema, str(path))
-    return table.select(schema.names).to_pylist()
+    return conform(table, schema, str(path)).to_pylist()
 
 
 def write_rows(path: Path, rows: list[dict], schema: pa.Schema, id_column: str) -> None:

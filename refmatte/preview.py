@@ -17,12 +17,14 @@ import base64
 import hashlib
 import html
 import json
+import re
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from urllib.parse import quote
 
 import cv2
 import numpy as np
@@ -30,9 +32,15 @@ import pyarrow.parquet as pq
 
 from refmatte.atomic import atomic_write_bytes
 from refmatte.imaging import ImageReadError, read_alpha, read_rgb, read_rgba
+from refmatte.schema import BACKGROUND_SCHEMA, ENTITY_SCHEMA, conform
 
 INLINE_LIMIT = 2000
 THUMB_QUALITY = 80
+# Attribution a page must carry when it embeds pictures of these sources (CC-BY-4.0 art).
+CREDITS = {
+    "sample": "Sample pool: Twemoji graphics (c) 2014-2021 Twitter and 2022- Jason Sofonia & Justine De Caires, "
+    "CC-BY-4.0 (creativecommons.org/licenses/by/4.0), rasterised by refmatte; other assets: refmatte/sample/LICENSES.md.",
+}
 
 
 @dataclass(frozen=True)
@@ -105,6 +113,8 @@ def _entity_card(row: dict) -> tuple[str, list[str]]:
 
 
 def _background_picture(row: dict, base: Path) -> np.ndarray:
+    if not row.get("image_path"):
+        raise ImageReadError("missing_file", "", "the manifest names no image")
     return read_rgb(base / row["image_path"]).array
 
 
@@ -119,13 +129,14 @@ def _background_card(row: dict) -> tuple[str, list[str]]:
 class Kind:
     name: str
     id_column: str
+    schema: object  # pyarrow schema the rows are conformed to
     picture: Callable[[dict, Path], np.ndarray]
     describe: Callable[[dict], tuple[str, list[str]]]
 
 
 KINDS = (
-    Kind("entities", "entity_id", _entity_picture, _entity_card),
-    Kind("backgrounds", "background_id", _background_picture, _background_card),
+    Kind("entities", "entity_id", ENTITY_SCHEMA, _entity_picture, _entity_card),
+    Kind("backgrounds", "background_id", BACKGROUND_SCHEMA, _background_picture, _background_card),
 )
 
 
@@ -158,11 +169,16 @@ def render_preview(
 ) -> PreviewSummary:
     """Write the preview page of ``manifest`` to ``out`` (atomically); see the module doc."""
     manifest, out = Path(manifest), Path(out)
+    if out.resolve() == manifest.resolve():
+        raise ValueError(f"--out {out} is the manifest itself; give an .html file.")
     try:
         table = pq.read_table(manifest)
     except (OSError, ValueError) as e:
         raise ValueError(f"{manifest} is not a readable Parquet manifest ({e}).") from None
     kind = kind_of(table.schema.names, manifest)
+    table = conform(table, kind.schema, str(manifest))
+    if table[kind.id_column].null_count:
+        raise ValueError(f"{manifest} has rows without {kind.id_column}; re-run the stage that wrote it.")
     rows = sorted(table.to_pylist(), key=lambda r: r[kind.id_column])
     base = manifest.parent
     inline = len(rows) <= INLINE_LIMIT if inline is None else inline
@@ -173,7 +189,7 @@ def render_preview(
         key = hashlib.sha1(json.dumps([row.get("source_fingerprint"), row.get("config_hash"), thumb_size], default=str).encode()).hexdigest()[:10]
         name = f"{row[kind.id_column]}-{key}.webp"
         if thumbs_dir is not None and (thumbs_dir / name).exists():
-            return f"{thumbs_dir.name}/{name}", None, None
+            return name, None, None
         try:
             data = thumbnail(kind.picture(row, base), thumb_size)
         except ImageReadError as e:
@@ -183,7 +199,7 @@ def render_preview(
         if thumbs_dir is None:
             return "data:image/webp;base64," + base64.b64encode(data).decode(), None, None
         atomic_write_bytes(thumbs_dir / name, data)
-        return f"{thumbs_dir.name}/{name}", None, None
+        return name, None, None
 
     results: list[tuple[str | None, str | None, str | None]] = []
     with ThreadPoolExecutor(max(1, workers)) as pool:  # cv2 releases the GIL while decoding
@@ -197,18 +213,33 @@ def render_preview(
         title, lines = kind.describe(row)
         if src is None:
             missing[code] += 1
+        if src is not None and thumbs_dir is not None:
+            src = f"{quote(thumbs_dir.name)}/{quote(src)}"
         cards.append(Card(row[kind.id_column], title, lines, row.get("reject_reason"), row.get("reject_detail"), src, why))
-    page = _page(manifest, kind, cards, page_size)
+    credits = sorted({CREDITS[r["source"]] for r in rows if r["source"] in CREDITS})
+    page = _page(manifest, kind, cards, page_size, credits)
     atomic_write_bytes(out, page.encode("utf-8"))
+    if thumbs_dir is not None:  # thumbnails of rows no longer in the manifest, or of older versions
+        keep = {Path(r[0]).name for r in results if r[0]}
+        for old in thumbs_dir.glob("*.webp"):
+            if old.name not in keep:
+                old.unlink(missing_ok=True)
     return PreviewSummary(out, len(rows), sum(c.thumb is not None for c in cards), missing, thumbs_dir)
 
 
-def _page(manifest: Path, kind: Kind, cards: list[Card], page_size: int) -> str:
+def _json_for_script(obj) -> str:
+    """JSON that cannot end or confuse the <script> element holding it (no raw <, >, &)."""
+    text = json.dumps(obj, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _page(manifest: Path, kind: Kind, cards: list[Card], page_size: int, credits: list[str]) -> str:
     template = resources.files("refmatte").joinpath("preview.html").read_text(encoding="utf-8")
     data = [dict(id=c.id, t=c.title, l=c.lines, r=c.reject, d=c.detail, s=c.thumb, w=c.why_none) for c in cards]
     counts = Counter(c.reject or "kept" for c in cards)
-    payload = json.dumps({"kind": kind.name, "pageSize": page_size, "counts": counts, "cards": data}, separators=(",", ":"))
-    return (
-        template.replace("{{TITLE}}", html.escape(f"{kind.name}: {manifest}"))
-        .replace("{{DATA}}", payload.replace("</", "<\\/"))
-    )
+    fill = {
+        "TITLE": html.escape(f"{kind.name}: {manifest}"),
+        "CREDITS": "<br>".join(html.escape(c) for c in credits),
+        "DATA": _json_for_script({"kind": kind.name, "pageSize": page_size, "counts": counts, "cards": data}),
+    }
+    return re.sub(r"\{\{(TITLE|CREDITS|DATA)\}\}", lambda m: fill[m.group(1)], template)  # one pass: no value is re-read

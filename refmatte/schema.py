@@ -42,7 +42,7 @@ ENTITY_SCHEMA = pa.schema(
         col("source_supercategory", pa.string(), "-", "human / animal / object when the source states it: for the whole source (P3M-10k human, AM-2k animal) or per item (the sample pool)."),
         col("source_attributes", pa.map_(pa.string(), pa.string()), "-", "Ground-truth attributes the source states per item (the sample pool: gender, age, color, clothes, transparent, skin_tone); empty for the public datasets."),
         col("alpha_path", pa.string(), "path", "Source alpha matte relative to the manifest folder; null when missing."),
-        col("image_is_foreground", pa.bool_(), "-", "True when the source image is a foreground (DIM, D646, SIM), false for photographs.", False),
+        col("image_is_foreground", pa.bool_(), "-", "True when the source image is a foreground (DIM, D646, SIM, the sample pool), false for photographs.", False),
         col("width", pa.int32(), "px", "Image width after EXIF orientation."),
         col("height", pa.int32(), "px", "Image height after EXIF orientation."),
         col("alpha_area_fraction", pa.float32(), "fraction [0, 1]", "Share of image pixels with alpha > 0."),
@@ -108,12 +108,21 @@ def render_datasheet() -> str:
     return "\n".join(lines)
 
 
-def check_columns(table: pa.Table | pa.Schema, schema: pa.Schema, path: str) -> None:
-    """Raise ``ValueError`` naming ``path`` when ``table`` lacks columns of ``schema``."""
-    names = set(table.schema.names if isinstance(table, pa.Table) else table.names)
-    missing = [f.name for f in schema if f.name not in names]
-    if missing:
+def conform(table: pa.Table, schema: pa.Schema, path: str) -> pa.Table:
+    """``table`` with the columns of ``schema``, in its order; raise ``ValueError`` naming ``path``.
+
+    A nullable column added by a later version of refmatte is filled with nulls, so
+    manifests written before it keep resuming; a missing required column means the file
+    is not a manifest of this kind.
+    """
+    names = set(table.schema.names)
+    required = [f.name for f in schema if f.name not in names and not f.nullable]
+    if required:
         raise ValueError(
-            f"{path} was not written by this version of refmatte (missing columns: {', '.join(missing)}); "
-            "move it away or ingest into another --out folder."
+            f"{path} is not a refmatte {', '.join(k for k, v in TABLES.items() if v is schema) or ''} manifest "
+            f"(missing columns: {', '.join(required)}); move it away or ingest into another --out folder."
         )
+    for f in schema:
+        if f.name not in names:
+            table = table.append_column(f, pa.nulls(len(table), f.type))
+    return table.select(schema.names)

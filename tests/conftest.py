@@ -50,7 +50,15 @@ def demo(tmp_path_factory):
 
     from refmatte.cli import app
 
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the demo tried to reach the network")
+
     out = tmp_path_factory.mktemp("demo")
-    r = CliRunner().invoke(app, ["demo", str(out)])
+    with pytest.MonkeyPatch.context() as mp:  # offline means offline: any connection fails the run
+        mp.setattr(socket.socket, "connect", no_network)
+        mp.setattr(socket, "create_connection", no_network)
+        r = CliRunner().invoke(app, ["demo", str(out)])
     assert r.exit_code == 0, r.output
     return out

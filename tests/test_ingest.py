@@ -193,11 +193,23 @@ def test_manifest_from_another_version_is_a_clear_error(fresh, tmp_path):
     out = tmp_path / "m"
     out.mkdir()
     pd.DataFrame({"entity_id": ["x"], "foo": [1]}).to_parquet(out / "entities.parquet")
-    with pytest.raises(ValueError, match=r"entities.parquet was not written by this version .*missing columns"):
+    with pytest.raises(ValueError, match=r"entities.parquet is not a refmatte entities manifest .*missing columns: source, "):
         run("sim", fresh("sim").root, out)
     (out / "entities.parquet").write_bytes(b"garbage")
     with pytest.raises(ValueError, match="not a readable Parquet file"):
         run("sim", fresh("sim").root, out)
+
+
+def test_manifest_without_a_later_nullable_column_still_resumes(fresh, tmp_path):
+    import pyarrow.parquet as pq
+
+    fx, out = fresh("sim"), tmp_path / "m"
+    run("sim", fx.root, out)
+    old = pq.read_table(out / "entities.parquet").drop_columns(["source_attributes"])  # as written before it existed
+    pq.write_table(old, out / "entities.parquet")
+    s = run("sim", fx.root, out)
+    assert s.reused == s.scanned and s.processed == 0
+    assert "source_attributes" in pq.read_schema(out / "entities.parquet").names
 
 
 def test_labels_file_sets_source_label(fresh, tmp_path):

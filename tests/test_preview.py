@@ -22,7 +22,7 @@ BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
 def cards(page):
     data = re.search(r'<script type="application/json" id="data">(.*?)</script>', page, re.S).group(1)
-    return json.loads(data.replace("<\\/", "</"))
+    return json.loads(data)
 
 
 def test_entity_page_inlines_one_alpha_thumbnail_per_row(demo, tmp_path):
@@ -57,6 +57,51 @@ def test_files_mode_writes_thumbnails_next_to_the_page_and_reuses_them(demo, tmp
     render_preview(demo / "manifests/backgrounds.parquet", page, inline=False)
     assert [t.stat().st_mtime_ns for t in thumbs] == stamps
     assert all(c["s"].startswith("b_files/") for c in cards(page.read_text())["cards"])
+
+
+@pytest.fixture
+def copy(demo, tmp_path):
+    """A private copy of the demo's manifest folder, to damage."""
+    shutil.copytree(demo / "manifests", tmp_path / "m")
+    return tmp_path / "m"
+
+
+def test_vanished_and_empty_caches_become_cards_without_pictures(copy, tmp_path):
+    e = pd.read_parquet(copy / "entities.parquet")
+    (copy / e.rgba_path[0]).unlink()
+    (copy / e.rgba_path[1]).write_bytes(b"")
+    s = render_preview(copy / "entities.parquet", tmp_path / "p.html")
+    assert s.rows == len(e) and s.pictures == len(e) - 2
+    assert s.missing == {"missing_file": 1, "unreadable_cache": 1}
+    e.iloc[:0].to_parquet(copy / "empty.parquet")
+    s = render_preview(copy / "empty.parquet", tmp_path / "empty.html")
+    assert s.rows == 0 and cards((tmp_path / "empty.html").read_text())["cards"] == []
+
+
+def test_out_may_not_overwrite_the_manifest(copy):
+    r = runner.invoke(app, ["preview", str(copy / "entities.parquet"), "--out", str(copy / "entities.parquet")])
+    assert r.exit_code == 2 and "is the manifest itself" in r.output
+    assert pd.read_parquet(copy / "entities.parquet").shape[0] > 0
+
+
+PAYLOAD = '<!--<script>{{DATA}}<img src=x onerror="document.body.dataset.pwned=1">&amp;'
+
+
+def test_labels_and_paths_cannot_break_or_script_the_page(copy, tmp_path):
+    e = pd.read_parquet(copy / "entities.parquet")
+    e.loc[0, "source_label"] = PAYLOAD
+    e.loc[1, "reject_reason"], e.loc[1, "reject_detail"] = "alpha_empty", PAYLOAD
+    odd = copy / "{{DATA}} #1"
+    odd.mkdir()
+    e.to_parquet(odd / "x.parquet")
+    shutil.copytree(copy / "cache", odd / "cache")
+    page = tmp_path / "run #1 ?.html"
+    render_preview(odd / "x.parquet", page, page_size=3, inline=False)
+    d = cards(page.read_text())
+    assert d["cards"][0]["t"].startswith(PAYLOAD)  # the label survives as text
+    dom = _chromium(page, "--dump-dom").stdout
+    body = re.search(r"<body[^>]*>", dom).group(0)
+    assert "pwned" not in body and 'data-rendered="3"' in body and 'data-images-loaded="3"' in body, body
 
 
 def test_cli_names_a_bad_manifest_in_one_sentence(tmp_path):

@@ -81,12 +81,32 @@ def test_package_data_stays_small():
     assert size < 15 * 2**20
 
 
-def test_procedural_generators_are_deterministic():
-    from tools.sample_pool import procedural
+def test_offline_assets_rebuild_byte_for_byte(tmp_path):
+    """Photos, procedural entities and backgrounds (all but the npm Twemoji) match the committed files."""
+    from tools import build_sample_pool as b
 
-    for make in (procedural.smoke, procedural.soap_bubble, procedural.sky):
-        a, b = make(np.random.default_rng(7)), make(np.random.default_rng(7))
-        assert all(np.array_equal(x, y) for x, y in zip(a, b)) if isinstance(a, tuple) else np.array_equal(a, b)
+    pool = b.Pool(tmp_path)
+    b.build_photos(pool)
+    b.build_procedural(pool)
+    b.build_skimage_backgrounds(pool)
+    rebuilt = b.files(tmp_path)
+    assert len(rebuilt) >= 3 * 3 + 6 * 2 + 11
+    assert [k for k, v in rebuilt.items() if (SAMPLE_ROOT / k).read_bytes() != v] == []
+
+
+def test_damaged_ground_truth_is_named_in_one_sentence(tmp_path):
+    from refmatte.sources import SourceLayoutError
+
+    good = (SAMPLE_ROOT / "entities/truth.csv").read_text().splitlines()
+    for bad, message in (('[1, 2]', "must be a JSON object of strings"), ('{""n"": 3}', "must be a JSON object of strings"), ("{oops", "are not JSON")):
+        head, first = good[0], good[1].split(",")
+        f = tmp_path / "truth.csv"
+        f.write_text(f'{head}\n{first[0]},{first[1]},{first[2]},{first[3]},"{bad}",photo\n')
+        with pytest.raises(SourceLayoutError, match=message):
+            read_truth(f)
+    f.write_text(f"{head}\nx,validation,cat,animal,{{}},photo\n")
+    with pytest.raises(SourceLayoutError, match="split 'validation'"):
+        read_truth(f)
 
 
 def test_ingested_pool_keeps_every_entity_with_its_ground_truth(demo):
@@ -119,6 +139,11 @@ def test_the_counts_quoted_in_docs_match_the_pool():
     counts = TRUTH.supercategory.value_counts()
     truth = (len(TRUTH), TRUTH.category.nunique(), counts["human"], counts["animal"], counts["object"])
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    origins = TRUTH.origin.value_counts()
+    backgrounds = [p for p in (SAMPLE_ROOT / "backgrounds").rglob("*.jpg")]
+    quoted = re.search(r"(\d+) Twemoji clip-art.*?(\d+) procedural transparent.*?(\d+) backgrounds \((\d+) from scikit-image, (\d+) procedural\)", readme, re.S)
+    assert tuple(map(int, quoted.groups())) == (origins["twemoji"], origins["procedural"], len(backgrounds),
+                                                  sum(p.name.startswith("skimage_") for p in backgrounds), sum(p.name.startswith("procedural_") for p in backgrounds))
     for text, pattern in ((sample.__doc__, r"(\d+) entities in (\d+) categories \((\d+) human, (\d+) animal, (\d+) object"),
                           (readme, r"(\d+) matting entities in (\d+) entry-level categories: (\d+) human, (\d+) animal, (\d+) object")):
         assert tuple(map(int, re.search(pattern, text).groups())) == truth

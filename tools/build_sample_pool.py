@@ -60,7 +60,8 @@ EMOJI_COLORS = {  # read off the rendered art; used as ground truth for colour n
 }
 SKIMAGE_BACKGROUNDS = {  # name -> (tint for the grayscale textures, credit, licence)
     "rocket": (None, "DSCOVR launch on Falcon 9, SpaceX, via scikit-image (skimage.data.rocket)", "Public domain"),
-    "hubble_deep_field": (None, "Hubble eXtreme Deep Field, NASA, via scikit-image", "Public domain (NASA media guidelines)"),
+    "hubble_deep_field": (None, "Hubble eXtreme Deep Field: NASA, ESA, G. Illingworth, D. Magee, and P. Oesch (University of California, Santa Cruz), R. Bouwens (Leiden University), and the HUDF09 Team; via scikit-image, resized",
+                          "Public domain (NASA media guidelines); ESA/Hubble material is CC-BY-4.0, credited here"),
     "brick": ((1.0, 0.62, 0.48), "Bricks25 from CC0Textures via scikit-image, tinted here", "CC0-1.0"),
     "grass": ((0.55, 0.85, 0.40), "Grass-01 by linolafett (DeviantArt) via scikit-image, tinted here", "CC0-1.0"),
     "gravel": ((0.95, 0.90, 0.84), "Gravel04 from CC0Textures via scikit-image, tinted here", "CC0-1.0"),
@@ -174,7 +175,7 @@ def write_tables(pool: Pool) -> None:
         "Apache-2.0; these assets keep their own licences below.",
         "",
         "Twemoji graphics: copyright 2014-2021 Twitter, 2022-present Jason Sofonia & Justine De",
-        "Caires (https://github.com/jdecked/twemoji, npm `@discordapp/twemoji` 16.0.1), licensed under",
+        "Caires (npm `@discordapp/twemoji` 16.0.1, repository https://github.com/discord/twemoji), licensed under",
         "CC-BY-4.0, https://creativecommons.org/licenses/by/4.0/. We rasterised the SVGs with",
         "resvg-py at 464 px and padded them to 512 px; the alpha channel is the rasteriser's",
         "coverage. Emoji names and categories: npm `emoji-datasource` 16.0.0 (MIT, Cal",

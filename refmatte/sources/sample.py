@@ -23,6 +23,7 @@ from refmatte.sources.base import Source, SourceItem, SourceLayoutError, list_im
 SAMPLE_ROOT = Path(__file__).resolve().parent.parent / "sample"
 TRUTH_FILE = "entities/truth.csv"
 TRUTH_COLUMNS = {"key", "split", "category", "supercategory", "attributes", "origin"}
+SPLITS = ("train", "test")
 
 
 def read_truth(path: Path) -> dict[str, dict]:
@@ -34,18 +35,23 @@ def read_truth(path: Path) -> dict[str, dict]:
         raise SourceLayoutError(f"{path} is not a readable CSV ({e}).") from None
     if not rows or not TRUTH_COLUMNS <= set(rows[0]):
         raise SourceLayoutError(f"{path} must be a CSV with columns {', '.join(sorted(TRUTH_COLUMNS))}.")
-    try:
-        for r in rows:
-            r["attributes"] = json.loads(r["attributes"] or "{}")
-    except json.JSONDecodeError as e:
-        raise SourceLayoutError(f"{path}: the attributes of {r['key']} are not a JSON object ({e}).") from None
+    for r in rows:
+        try:
+            attrs = json.loads(r["attributes"] or "{}")
+        except json.JSONDecodeError as e:
+            raise SourceLayoutError(f"{path}: the attributes of {r['key']} are not JSON ({e}).") from None
+        if not isinstance(attrs, dict) or not all(isinstance(v, str) for v in attrs.values()):
+            raise SourceLayoutError(f"{path}: the attributes of {r['key']} must be a JSON object of strings.")
+        if r["split"] not in SPLITS:
+            raise SourceLayoutError(f"{path}: {r['key']} has split {r['split']!r}; use one of {', '.join(SPLITS)}.")
+        r["attributes"] = attrs
     return {r["key"]: r for r in rows}
 
 
 @dataclass(frozen=True)
 class Sample(Source):
     name: str = "sample"
-    title: str = "the sample pool"
+    title: str = "sample pool"
     image_is_foreground: bool = True
     default_root: Path | None = SAMPLE_ROOT
     min_side: int | None = 256
@@ -69,7 +75,7 @@ class SampleBackgrounds(Source):
     """The sample pool's backgrounds: ``backgrounds/{train,test}/`` of ``refmatte/sample/``."""
 
     name: str = "sample"
-    title: str = "the sample pool"
+    title: str = "sample pool"
     default_root: Path | None = SAMPLE_ROOT
 
     def scan(self, root: Path) -> list[SourceItem]:
