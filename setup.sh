@@ -25,12 +25,17 @@ if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null 
     || echo "note: could not install chromium; the browser tests will be skipped."
 fi
 
+# WordNet for the synonyms table (nltk reads it offline once installed into the venv).
+if [ ! -f /usr/share/wordnet/index.sense ] && command -v apt-get >/dev/null; then
+  apt_install wordnet-base wordnet-sense-index || echo "note: could not install WordNet; synonyms build will say how."
+fi
+
 if [ ! -x .venv/bin/python ]; then
   # --system-site-packages: reuse a torch already installed on the machine (GBs) if any.
   "$PY" -m venv --system-site-packages .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e ".[dev]"
+.venv/bin/python -m pip install -q -e ".[dev,people]"
 
 # pymatting compiles its kernels with numba on first use (~30 s): do it once, here.
 .venv/bin/python - <<'PY'
@@ -38,4 +43,5 @@ import numpy as np
 from refmatte.foreground import estimate_foreground
 estimate_foreground(np.zeros((8, 8, 3), np.uint8), np.full((8, 8), 128, np.uint8))
 PY
+if [ -f /usr/share/wordnet/index.sense ]; then .venv/bin/refmatte synonyms install-wordnet >/dev/null; fi
 echo "setup done: .venv/bin/refmatte and .venv/bin/clipmat are ready."

@@ -8,11 +8,13 @@ what a killed run left behind.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 TEMP_SUFFIX = ".tmp"
+LOCK_FILE = ".lock"
 
 
 def _temp_path(path: Path) -> Path:
@@ -52,3 +54,14 @@ def remove_stale_temps(folder: str | os.PathLike) -> int:
             p.unlink()
             count += 1
     return count
+
+
+@contextlib.contextmanager
+def exclusive(folder: Path) -> Iterator[None]:
+    """Hold ``<folder>/.lock`` so two runs never rewrite the same manifests at once."""
+    with open(Path(folder) / LOCK_FILE, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(f"another refmatte run is writing to {folder}; wait for it or use another --out.") from None
+        yield

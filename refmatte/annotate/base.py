@@ -1,0 +1,152 @@
+"""The annotation runner: each annotator fills its own columns of ``entities.parquet``.
+
+An :class:`Annotator` declares its columns, a provenance key and a batch function. The
+runner gives it the kept entities whose ``<name>_by`` differs from the key (new rows,
+other options or weights, a changed upstream value), in batches; finished rows are
+flushed every few seconds to ``<out>/.parts/annotate-<name>-*.parquet``, so a killed run
+resumes, and the manifest is rewritten once, atomically, at the end. An annotator whose
+model weights are missing raises :class:`WeightsMissing` from :meth:`Annotator.prepare`:
+its columns stay as they are, the others still run, and the summary says which file is
+missing and how to provide it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+
+from refmatte.atomic import exclusive, remove_stale_temps
+from refmatte.ingest import ENTITIES, FLUSH_SECONDS, PARTS_DIR, read_rows, write_rows
+from refmatte.schema import ENTITY_SCHEMA
+
+
+class WeightsMissing(Exception):
+    """A model file is absent: the message says which and how to provide it (one sentence)."""
+
+
+class Annotator:
+    """Base class: set ``name`` and ``columns``, implement :meth:`run`."""
+
+    name: str = ""
+    columns: tuple[str, ...] = ()
+    batch_size: int = 32
+
+    @property
+    def by_column(self) -> str:
+        return f"{self.name}_by"
+
+    def provenance(self) -> str:
+        """Annotator version, options and model identity (stored in ``<name>_by``)."""
+        raise NotImplementedError
+
+    def key(self, row: dict) -> str:
+        """What ``<name>_by`` must equal for ``row`` to be up to date."""
+        hand = self.hand(row)
+        return f"hand {sorted(hand.items())}" if hand is not None else self.provenance()
+
+    def hand(self, row: dict) -> dict | None:
+        """This annotator's column values a person gave for ``row`` (they need no model), else None."""
+        return None
+
+    def applies(self, row: dict) -> bool:
+        """Whether this annotator has anything to say about ``row`` (e.g. humans only)."""
+        return True
+
+    def prepare(self) -> None:
+        """Load models; raise :class:`WeightsMissing` when a file is absent."""
+
+    def run(self, rows: list[dict], out: Path) -> list[dict]:
+        """Column values for each row (same order); ``out`` is the manifest folder."""
+        raise NotImplementedError
+
+
+@dataclass
+class AnnotateSummary:
+    manifest: Path
+    entities: int = 0
+    done: dict[str, int] = field(default_factory=dict)  # annotator -> rows annotated this run
+    reused: dict[str, int] = field(default_factory=dict)  # annotator -> rows already up to date
+    skipped: dict[str, str] = field(default_factory=dict)  # annotator -> why it did not run
+
+
+def _part_schema(ann: Annotator) -> pa.Schema:
+    names = ("entity_id", ann.by_column, *ann.columns)
+    return pa.schema([ENTITY_SCHEMA.field(n) for n in names])
+
+
+def _apply_parts(ann: Annotator, parts: list[Path], by_id: dict[str, dict]) -> None:
+    """Results a killed run had flushed: applied when the entity is still the same."""
+    for part in parts:
+        for r in read_rows(part, _part_schema(ann)):
+            row = by_id.get(r["entity_id"])
+            if row is not None and row["reject_reason"] is None and r[ann.by_column] == ann.key(row):
+                row.update(r)
+
+
+def annotate(
+    out: Path,
+    annotators: Sequence[Annotator],
+    progress: Callable[[str, int, int], None] | None = None,
+) -> AnnotateSummary:
+    """Run ``annotators`` in order over ``<out>/entities.parquet``; see the module doc."""
+    out = Path(out)
+    manifest = ENTITIES.path(out)
+    if not manifest.is_file():
+        raise ValueError(f"{manifest} not found; run `refmatte ingest` into {out} first.")
+    with exclusive(out):
+        remove_stale_temps(out)
+        rows = read_rows(manifest, ENTITY_SCHEMA)
+        by_id = {r["entity_id"]: r for r in rows}
+        kept = [r for r in rows if r["reject_reason"] is None]
+        summary = AnnotateSummary(manifest, entities=len(kept))
+        parts_dir = out / PARTS_DIR
+        used_parts: list[Path] = []
+        for ann in annotators:
+            prefix = f"annotate-{ann.name}-"
+            parts = sorted(parts_dir.glob(f"{prefix}*.parquet")) if parts_dir.is_dir() else []
+            try:
+                ann.prepare()
+                ready = True
+            except WeightsMissing as e:  # its flushed parts stay for the run that has the weights
+                summary.skipped[ann.name] = str(e)
+                ready = False
+            if ready:
+                used_parts += parts
+                _apply_parts(ann, parts, by_id)
+            for r in kept:  # a row this annotator no longer applies to loses its old values
+                if not ann.applies(r) and r[ann.by_column] is not None:
+                    r.update(dict.fromkeys((ann.by_column, *ann.columns)))
+            todo = [r for r in kept if ann.applies(r) and r[ann.by_column] != ann.key(r)]
+            if not ready:  # without its model an annotator can still apply hand labels
+                todo = [r for r in todo if ann.hand(r) is not None]
+            if ready:
+                summary.reused[ann.name] = sum(ann.applies(r) for r in kept) - len(todo)
+            pending, seq, last = [], len(parts), time.monotonic()
+            if progress:
+                progress(ann.name, 0, len(todo))
+            for start in range(0, len(todo), ann.batch_size):
+                batch = todo[start:start + ann.batch_size]
+                by_model = [r for r in batch if ann.hand(r) is None]
+                computed = iter(ann.run(by_model, out) if by_model else [])
+                for row in batch:
+                    hand = ann.hand(row)
+                    row.update(hand if hand is not None else next(computed))
+                    row[ann.by_column] = ann.key(row)
+                    pending.append({k: row[k] for k in _part_schema(ann).names})
+                if progress:
+                    progress(ann.name, min(start + ann.batch_size, len(todo)), len(todo))
+                if time.monotonic() - last > FLUSH_SECONDS:
+                    parts_dir.mkdir(exist_ok=True)
+                    part = parts_dir / f"{prefix}{seq:06d}.parquet"
+                    write_rows(part, pending, _part_schema(ann), "entity_id")
+                    used_parts.append(part)
+                    pending, seq, last = [], seq + 1, time.monotonic()
+            summary.done[ann.name] = len(todo)
+        write_rows(manifest, rows, ENTITY_SCHEMA, "entity_id")
+        for part in used_parts:
+            part.unlink(missing_ok=True)
+    return summary

@@ -1,0 +1,96 @@
+"""Hand labels: corrections a person made, which win over every annotator.
+
+They live in ``<out>/hand_labels.csv`` next to the manifest, one row per entity with the
+columns ``entity_id`` plus any of :data:`FIELDS` (an empty cell = no correction).
+``refmatte labels import FILE`` merges a reviewed CSV into it, keeping only the cells that
+differ from the manifest, so an exported review file can be edited and imported as is.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from refmatte.atomic import atomic_write_bytes
+from refmatte.vocabulary import lookup
+
+FILE = "hand_labels.csv"
+FIELDS = ("category", "gender", "age_group", "clothes")
+GENDERS = ("female", "male")
+AGE_GROUPS = ("child", "teenager", "young", "adult", "senior")
+
+
+def _check(field: str, value: str, where: str) -> str:
+    """The canonical form of a hand value; ValueError naming ``where`` when it is not allowed."""
+    if field == "category":
+        entry = lookup(value)
+        if entry is None:
+            raise ValueError(f"{where}: {value!r} is not in the vocabulary (refmatte/data/vocabulary.csv).")
+        return entry.name
+    if field == "gender" and value not in GENDERS:
+        raise ValueError(f"{where}: gender must be one of {', '.join(GENDERS)}, not {value!r}.")
+    if field == "age_group" and value not in AGE_GROUPS:
+        raise ValueError(f"{where}: age_group must be one of {', '.join(AGE_GROUPS)}, not {value!r}.")
+    if field == "clothes":
+        return ";".join(w.strip() for w in value.split(";") if w.strip())
+    return value
+
+
+def read_csv(path: Path) -> list[dict]:
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise ValueError(f"{path} is not a readable UTF-8 CSV ({e}).") from None
+    if rows and "entity_id" not in rows[0]:
+        raise ValueError(f"{path} has no entity_id column.")
+    return rows
+
+
+def read_hand_labels(out: Path) -> dict[str, dict[str, str]]:
+    """``entity_id -> {field: value}`` of ``<out>/hand_labels.csv`` (empty when absent)."""
+    path = Path(out) / FILE
+    if not path.is_file():
+        return {}
+    labels = {}
+    for i, r in enumerate(read_csv(path), start=2):
+        values = {f: _check(f, r[f].strip(), f"{path} line {i}") for f in FIELDS if (r.get(f) or "").strip()}
+        if values:
+            labels[r["entity_id"]] = values
+    return labels
+
+
+def _current(row: dict, field: str) -> str:
+    value = row.get(field)
+    if field == "clothes":
+        return ";".join(value or [])
+    return "" if value is None else str(value)
+
+
+def merge(out: Path, reviewed: Path, manifest_rows: dict[str, dict]) -> tuple[int, list[str]]:
+    """Record the cells of ``reviewed`` that differ from the manifest; (corrections, unknown ids)."""
+    labels = read_hand_labels(out)
+    corrections, unknown = 0, []
+    for i, r in enumerate(read_csv(reviewed), start=2):
+        row = manifest_rows.get(r["entity_id"])
+        if row is None:
+            unknown.append(r["entity_id"])
+            continue
+        for f in FIELDS:
+            if f not in r or (r[f] or "").strip() == _current(row, f):
+                continue
+            value = (r[f] or "").strip()
+            if value:
+                value = _check(f, value, f"{reviewed} line {i}")
+            if labels.get(r["entity_id"], {}).get(f, "") != value:
+                labels.setdefault(r["entity_id"], {})[f] = value
+                corrections += 1
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, ["entity_id", *FIELDS], lineterminator="\n")
+    w.writeheader()
+    for eid in sorted(labels):
+        if any(labels[eid].values()):
+            w.writerow({"entity_id": eid, **labels[eid]})
+    atomic_write_bytes(Path(out) / FILE, buf.getvalue().encode())
+    return corrections, unknown

