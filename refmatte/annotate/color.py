@@ -17,13 +17,14 @@ import cv2
 import numpy as np
 import webcolors
 from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_limits
 
 from refmatte.annotate.base import Annotator
 from refmatte.imaging import read_rgba
 
 VERSION = 1
 K = 5  # clusters
-SAMPLE = 20_000  # pixels drawn per entity (alpha-weighted clustering is O(n))
+SAMPLE = 5_000  # pixels drawn per entity: same dominant colour as 20,000 on the pool (16/19 truth agreement), 2.7x faster
 MIN_ALPHA = 8  # pixels below this alpha are background, not entity
 
 # CSS3 names by basic colour term, following the CSS colour families (Pink, Red, Orange,
@@ -94,7 +95,8 @@ def dominant_colors(rgba: np.ndarray, seed: int, k: int = K) -> list[dict]:
         rgb, w = rgb[idx], np.ones(SAMPLE, np.float32)
     lab = rgb_to_lab(rgb)
     k = min(k, len(np.unique(rgb, axis=0)))
-    km = KMeans(n_clusters=k, n_init=3, random_state=int(rng.integers(2**31))).fit(lab, sample_weight=w)
+    with threadpool_limits(1):  # a few thousand points: threads cost more than they give, and fight torch's
+        km = KMeans(n_clusters=k, n_init=3, random_state=int(rng.integers(2**31))).fit(lab, sample_weight=w)
     share = np.bincount(km.labels_, weights=w, minlength=k) / w.sum()
     order = np.argsort(-share, kind="stable")
     centres = km.cluster_centers_[order]
