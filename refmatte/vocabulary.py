@@ -9,6 +9,7 @@ aliases: other words for it that source datasets use (SIM's ``plastic_bag``, AM-
 from __future__ import annotations
 
 import csv
+import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -29,10 +30,20 @@ def normalise(word: str) -> str:
     return " ".join(word.replace("_", " ").replace("-", " ").lower().split())
 
 
+def _text() -> str:
+    return resources.files("refmatte").joinpath("data/vocabulary.csv").read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def vocabulary_hash() -> str:
+    """Content hash of the vocabulary file (annotations made with another one are redone)."""
+    return hashlib.sha1(_text().encode()).hexdigest()[:12]
+
+
 @lru_cache(maxsize=1)
 def vocabulary() -> dict[str, Entry]:
     """Every entry by name, in file order."""
-    text = resources.files("refmatte").joinpath("data/vocabulary.csv").read_text(encoding="utf-8")
+    text = _text()
     entries = {}
     for r in csv.DictReader(text.splitlines()):
         aliases = tuple(normalise(a) for a in r["aliases"].split(";") if a.strip())

@@ -52,6 +52,9 @@ class Annotator:
         """This annotator's column values a person gave for ``row`` (they need no model), else None."""
         return None
 
+    # set by prepare() when part of the work cannot be done (printed, the run goes on)
+    warning: str | None = None
+
     def applies(self, row: dict) -> bool:
         """Whether this annotator has anything to say about ``row`` (e.g. humans only)."""
         return True
@@ -71,6 +74,7 @@ class AnnotateSummary:
     done: dict[str, int] = field(default_factory=dict)  # annotator -> rows annotated this run
     reused: dict[str, int] = field(default_factory=dict)  # annotator -> rows already up to date
     skipped: dict[str, str] = field(default_factory=dict)  # annotator -> why it did not run
+    notes: dict[str, str] = field(default_factory=dict)  # annotator -> what it could not do
 
 
 def _part_schema(ann: Annotator) -> pa.Schema:
@@ -78,12 +82,18 @@ def _part_schema(ann: Annotator) -> pa.Schema:
     return pa.schema([ENTITY_SCHEMA.field(n) for n in names])
 
 
+def full_key(ann: Annotator, row: dict) -> str:
+    """``<name>_by``: the annotator's key plus the identity of the entity's pixels, so a
+    re-ingested entity (other source file or options) never takes an old result."""
+    return f"{ann.key(row)} entity={row['source_fingerprint']}:{row['config_hash']}"
+
+
 def _apply_parts(ann: Annotator, parts: list[Path], by_id: dict[str, dict]) -> None:
     """Results a killed run had flushed: applied when the entity is still the same."""
     for part in parts:
         for r in read_rows(part, _part_schema(ann)):
             row = by_id.get(r["entity_id"])
-            if row is not None and row["reject_reason"] is None and r[ann.by_column] == ann.key(row):
+            if row is not None and row["reject_reason"] is None and r[ann.by_column] == full_key(ann, row):
                 row.update(r)
 
 
@@ -120,9 +130,14 @@ def annotate(
             for r in kept:  # a row this annotator no longer applies to loses its old values
                 if not ann.applies(r) and r[ann.by_column] is not None:
                     r.update(dict.fromkeys((ann.by_column, *ann.columns)))
-            todo = [r for r in kept if ann.applies(r) and r[ann.by_column] != ann.key(r)]
-            if not ready:  # without its model an annotator can still apply hand labels
+            todo = [r for r in kept if ann.applies(r) and r[ann.by_column] != full_key(ann, r)]
+            if not ready:  # without its model an annotator can still apply hand labels, and drop withdrawn ones
+                for r in todo:
+                    if (r[ann.by_column] or "").startswith("hand") and ann.hand(r) is None:
+                        r.update(dict.fromkeys((ann.by_column, *ann.columns)))
                 todo = [r for r in todo if ann.hand(r) is not None]
+            if ann.warning:
+                summary.notes[ann.name] = ann.warning
             if ready:
                 summary.reused[ann.name] = sum(ann.applies(r) for r in kept) - len(todo)
             pending, seq, last = [], len(parts), time.monotonic()
@@ -135,7 +150,7 @@ def annotate(
                 for row in batch:
                     hand = ann.hand(row)
                     row.update(hand if hand is not None else next(computed))
-                    row[ann.by_column] = ann.key(row)
+                    row[ann.by_column] = full_key(ann, row)
                     pending.append({k: row[k] for k in _part_schema(ann).names})
                 if progress:
                     progress(ann.name, min(start + ann.batch_size, len(todo)), len(todo))

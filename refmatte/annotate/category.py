@@ -16,10 +16,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from refmatte.annotate import detector as det
-from refmatte.annotate.base import Annotator
+from refmatte.annotate.base import Annotator, WeightsMissing
 from refmatte.annotate.hand import read_hand_labels
 from refmatte.imaging import read_rgba
-from refmatte.vocabulary import lookup, from_coco, vocabulary
+from refmatte.vocabulary import from_coco, lookup, vocabulary, vocabulary_hash
 
 VERSION = 1
 REVIEW_BELOW = 0.5  # detector confidence (score x IoU) below which a person should look
@@ -39,11 +39,15 @@ class CategoryAnnotator(Annotator):
 
     def prepare(self) -> None:
         if self.weights is not None:
-            self.model = det.load_detector(self.weights, self.arch, self.min_score, self.size)
+            try:
+                self.model = det.load_detector(self.weights, self.arch, self.min_score, self.size)
+            except WeightsMissing as e:  # hand and source labels need no detector: they still apply
+                self.warning = str(e)
+                return
             self.detector_id = f"{self.arch}:{det.weights_id(self.weights)} min_score={self.min_score} size={self.size}"
 
     def provenance(self) -> str:
-        return f"category/{VERSION} vocabulary={len(vocabulary())}"
+        return f"category/{VERSION} vocabulary={vocabulary_hash()}"
 
     def _route(self, row: dict) -> tuple[str, str]:
         if row["entity_id"] in self.hand_categories:

@@ -63,7 +63,10 @@ def load_clip(model: str, weights: str | None):
     looks_like_path = any(ch in weights for ch in "/\\") or Path(weights).suffix in (".pt", ".pth", ".bin", ".safetensors")
     if looks_like_path and not Path(weights).is_file():
         raise WeightsMissing(f"CLIP weights {weights} not found: give an open_clip checkpoint of {name}, or --clip-weights openai when online.")
-    net, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=weights)
+    try:
+        net, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=weights)
+    except Exception as e:  # unreadable checkpoint, wrong model, or a download that failed offline
+        raise WeightsMissing(f"CLIP weights {weights} could not be loaded for {name} ({type(e).__name__}: {str(e).splitlines()[0][:160]}).") from None
     return net.eval(), preprocess, open_clip.get_tokenizer(name), name
 
 

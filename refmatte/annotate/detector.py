@@ -116,7 +116,10 @@ def load_detector(weights: str, arch: str = "r50-fpn", min_score: float = 0.05, 
             raise ValueError("--detector-weights official exists only for --detector-arch r50-fpn.")
         from torchvision.models.detection import MaskRCNN_ResNet50_FPN_Weights, maskrcnn_resnet50_fpn
 
-        model = maskrcnn_resnet50_fpn(weights=MaskRCNN_ResNet50_FPN_Weights.COCO_V1, box_score_thresh=min_score, min_size=size)
+        try:
+            model = maskrcnn_resnet50_fpn(weights=MaskRCNN_ResNet50_FPN_Weights.COCO_V1, box_score_thresh=min_score, min_size=size)
+        except (OSError, RuntimeError) as e:  # offline, or a broken download in torch's cache
+            raise WeightsMissing(f"could not download {R50_URL} ({e}); download it by hand and pass its path to --detector-weights.") from None
         return model.eval()
     path = Path(weights)
     if not path.is_file():
@@ -125,7 +128,10 @@ def load_detector(weights: str, arch: str = "r50-fpn", min_score: float = 0.05, 
             "or pass --detector-weights official when online."
         )
     model = build_model(arch, min_score, size)
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many kinds for a file that is not a checkpoint
+        raise WeightsMissing(f"{path} is not a readable PyTorch checkpoint ({type(e).__name__}); download {R50_URL} again.") from None
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]
     try:

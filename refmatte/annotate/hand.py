@@ -78,14 +78,22 @@ def merge(out: Path, reviewed: Path, manifest_rows: dict[str, dict]) -> tuple[in
             unknown.append(r["entity_id"])
             continue
         for f in FIELDS:
-            if f not in r or (r[f] or "").strip() == _current(row, f):
+            if f not in r:
                 continue
             value = (r[f] or "").strip()
             if value:
-                value = _check(f, value, f"{reviewed} line {i}")
-            if labels.get(r["entity_id"], {}).get(f, "") != value:
+                value = _check(f, value, f"{reviewed} line {i}")  # canonical: Chair -> chair, "knit; lace" -> knit;lace
+            pending = labels.get(r["entity_id"], {}).get(f)
+            if pending is not None:  # compare with the correction already recorded
+                if value == pending:
+                    continue
+            elif value == _current(row, f):  # unchanged from the manifest: not a correction
+                continue
+            if value:
                 labels.setdefault(r["entity_id"], {})[f] = value
-                corrections += 1
+            else:  # an emptied cell withdraws the correction
+                labels.get(r["entity_id"], {}).pop(f, None)
+            corrections += 1
     buf = io.StringIO()
     w = csv.DictWriter(buf, ["entity_id", *FIELDS], lineterminator="\n")
     w.writeheader()

