@@ -90,3 +90,15 @@ def test_clothes_path_with_a_tiny_random_clip(demo, tmp_path):
     assert e[e.supercategory != "human"].clothes_by.isna().all()
     for words, scores in zip(humans.clothes, humans.clothes_scores):
         assert len(words) == len(scores) <= 2 and all(0.15 <= s <= 1 for s in scores)
+
+
+def test_levi_hassner_backend_names_the_missing_caffe_file(tmp_path):
+    from refmatte.annotate.base import WeightsMissing
+    from refmatte.annotate.people import PeopleAnnotator
+
+    (tmp_path / "age_deploy.prototxt").write_text("")
+    ann = PeopleAnnotator(tmp_path, "levi-hassner", tmp_path)
+    with pytest.raises(WeightsMissing, match=r"age_net.caffemodel not found: download the Levi-Hassner Caffe models from https://github.com/GilLevi"):
+        ann.prepare()
+    with pytest.raises(WeightsMissing, match="needs --age-gender-models DIR"):
+        PeopleAnnotator(tmp_path, "levi-hassner", None).prepare()

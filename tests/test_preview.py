@@ -31,6 +31,9 @@ def test_entity_page_inlines_one_alpha_thumbnail_per_row(demo, tmp_path):
     e = pd.read_parquet(demo / "manifests/entities.parquet")
     assert s.rows == s.pictures == len(e) == len(d["cards"]) and s.thumbs_dir is None
     assert d["counts"] == {"kept": len(e)}
+    lines = [line for c in d["cards"] for line in c["l"]]  # the demo annotated: the cards show it
+    assert sum(line.startswith("category by source") for line in lines) == len(e)
+    assert any(line.startswith("STM · transparent") for line in lines) and any(line.startswith("aka ") for line in lines)
     thumb = cv2.imdecode(np.frombuffer(base64.b64decode(d["cards"][0]["s"].split(",", 1)[1]), np.uint8), cv2.IMREAD_UNCHANGED)
     assert thumb.shape[2] == 4 and max(thumb.shape[:2]) == 192
     assert thumb[..., 3].min() == 0 and thumb[..., 3].max() == 255
