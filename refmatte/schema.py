@@ -105,11 +105,62 @@ BACKGROUND_SCHEMA = pa.schema(
     ]
 )
 
-TABLES: dict[str, pa.Schema] = {"entities": ENTITY_SCHEMA, "backgrounds": BACKGROUND_SCHEMA}
+RELATION = pa.struct([("other", pa.int32()), ("relation", pa.string())])
+
+COMPOSITE_SCHEMA = pa.schema(
+    [
+        col("image_id", pa.string(), "-", "`<split>-<index>`: the composite image; one row per (image, entity).", False),
+        col("split", pa.string(), "-", "train or test.", False),
+        col("image_path", pa.string(), "path", "Composite JPEG relative to the manifest folder.", False),
+        col("matte_path", pa.string(), "path", "This entity's visible alpha matte (8-bit PNG) relative to the manifest folder.", False),
+        col("width", pa.int32(), "px", "Composite width.", False),
+        col("height", pa.int32(), "px", "Composite height.", False),
+        col("background_id", pa.string(), "-", "Background row the image is composed on.", False),
+        col("group", pa.int32(), "-", "Group of 5 humans, 1 animal, 1 object the entities were drawn from; -1 for the extra images.", False),
+        col("seed", pa.int64(), "-", "Seed of every random choice of this image (from the run's seed, split and index).", False),
+        col("arrangement", pa.string(), "-", "Composing relationship: horizontal (left / right), vertical (top / bottom) or depth (in front of / behind).", False),
+        col("n_entities", pa.int8(), "count", "Entities in the image (2 or 3; 2 for depth).", False),
+        col("slot", pa.int8(), "-", "Order in the arrangement: left to right, top to bottom, or back to front (depth); the k of the matte file.", False),
+        col("depth", pa.int8(), "-", "Drawing order for depth images (0 = back); 0 for the others, whose entities do not overlap.", False),
+        col("entity_id", pa.string(), "-", "The entity (entities.parquet).", False),
+        col("scale", pa.float32(), "factor", "Resize factor applied to the entity's cut-out (<= 1: entities are never enlarged).", False),
+        col("x", pa.int32(), "px", "Left edge of the scaled cut-out on the composite.", False),
+        col("y", pa.int32(), "px", "Top edge of the scaled cut-out on the composite.", False),
+        col("crop_x0", pa.int32(), "px", "Cut-out box in the entity's cached RGBA (alpha > 0): left.", False),
+        col("crop_y0", pa.int32(), "px", "Cut-out box: top.", False),
+        col("crop_x1", pa.int32(), "px", "Cut-out box: right (exclusive).", False),
+        col("crop_y1", pa.int32(), "px", "Cut-out box: bottom (exclusive).", False),
+        col("bbox_x0", pa.int32(), "px", "Measured box of the visible matte (alpha >= 32/255): left; null when nothing is visible."),
+        col("bbox_y0", pa.int32(), "px", "Measured box: top."),
+        col("bbox_x1", pa.int32(), "px", "Measured box: right (exclusive)."),
+        col("bbox_y1", pa.int32(), "px", "Measured box: bottom (exclusive)."),
+        col("centroid_x", pa.float32(), "px", "Alpha-weighted centroid of the visible matte: x."),
+        col("centroid_y", pa.float32(), "px", "Alpha-weighted centroid of the visible matte: y."),
+        col("area_fraction", pa.float32(), "fraction [0, 1]", "Visible alpha summed over the image, as a share of the frame.", False),
+        col("visible_fraction", pa.float32(), "fraction [0, 1]", "Visible alpha / the entity's own placed alpha (1 unless occluded).", False),
+        col("position_h", pa.string(), "-", "Absolute horizontal position of the centroid: left, middle or right third."),
+        col("position_v", pa.string(), "-", "Absolute vertical position of the centroid: top, middle or bottom third."),
+        col("extremes", pa.list_(pa.string()), "-", "Extremes held among the image's entities: leftmost, rightmost, topmost, bottommost; frontmost / backmost for depth.", False),
+        col("relations", pa.list_(RELATION), "-", "Measured relations to the other entities (by slot): left of, right of, above, below (centroids apart by more than the margin), in front of, behind (alphas overlap).", False),
+        col("category", pa.string(), "-", "The entity's category (copied from entities.parquet for the grammar), likewise the columns below."),
+        col("supercategory", pa.string(), "-", "human / animal / object."),
+        col("synonyms", pa.list_(pa.string()), "-", "Reviewed synonyms of the category."),
+        col("color_name", pa.string(), "-", "CSS3 colour name."),
+        col("color_basic", pa.string(), "-", "Basic colour term."),
+        col("transparent", pa.bool_(), "-", "Transparent entity."),
+        col("salient", pa.bool_(), "-", "Salient entity."),
+        col("gender", pa.string(), "-", "female / male (humans with a face)."),
+        col("age_group", pa.string(), "-", "child, teenager, young, adult, senior."),
+        col("clothes", pa.list_(pa.string()), "-", "Clothes words."),
+    ]
+)
+
+TABLES: dict[str, pa.Schema] = {"entities": ENTITY_SCHEMA, "backgrounds": BACKGROUND_SCHEMA, "composites": COMPOSITE_SCHEMA}
 
 TABLE_DOCS = {
     "entities": "`entities.parquet`: one row per candidate matting entity found by `refmatte ingest`, kept or rejected.",
     "backgrounds": "`backgrounds.parquet`: one row per candidate background found by `refmatte backgrounds`.",
+    "composites": "`<split>.parquet` (train.parquet, test.parquet): one row per (composite image, entity) written by `refmatte compose`.",
 }
 
 

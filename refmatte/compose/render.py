@@ -1,0 +1,219 @@
+"""One composite image (paper 3.2): place, blend, visible mattes, measured geometry.
+
+:func:`render` is a pure function of its :class:`Task` (plan, entity and background rows,
+options): it writes ``images/<split>/<image_id>.jpg`` and one PNG matte per entity
+atomically and returns the manifest rows. Entities are only scaled down. Horizontal and
+vertical arrangements keep a margin between entity boxes, so their alphas never overlap;
+depth arrangements overlap the front entity on the back one by a share of the back
+entity's area in ``opts.overlap``.
+
+Each matte is the entity's VISIBLE alpha, its alpha times (1 - alpha) of everything in
+front of it. The 8-bit mattes are quantised by cumulative rounding, so at every pixel
+they sum to at most 255 and the composite is exactly sum(matte_k F_k) + (1 - sum) B.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from refmatte.atomic import atomic_write_bytes
+from refmatte.compose.plan import ComposeOptions, ImagePlan
+from refmatte.imaging import read_rgb, read_rgba
+
+MEASURE_ALPHA = 32  # visible alpha (of 255) from which a pixel counts for boxes and extremes
+
+
+class PlacementError(Exception):
+    """No placement satisfying the constraints was found within ``max_trials``."""
+
+
+@dataclass(frozen=True)
+class Task:
+    plan: ImagePlan
+    entities: tuple[dict, ...]  # rows of entities.parquet, in plan order
+    background: dict
+    out: str  # manifest folder
+    opts: ComposeOptions
+
+
+@dataclass
+class Layer:
+    crop: tuple[int, int, int, int]  # x0, y0, x1, y1 of the entity in its cached RGBA
+    scale: float
+    x: int  # top-left of the scaled crop on the canvas
+    y: int
+    colour: np.ndarray  # (h, w, 3) float32, straight colour
+    alpha: np.ndarray  # (h, w) float32 in [0, 1]
+
+
+def _background(row: dict, out: Path, long_side: int) -> np.ndarray:
+    rgb = read_rgb(out / row["image_path"]).array
+    h, w = rgb.shape[:2]
+    s = long_side / max(h, w)
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC).astype(np.float32)
+
+
+def _cutout(row: dict, out: Path) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    rgba = read_rgba(out / row["rgba_path"])
+    ys, xs = np.nonzero(rgba[..., 3])
+    box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    return rgba[box[1]:box[3], box[0]:box[2]], box
+
+
+def _scaled(rgba: np.ndarray, s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Area-resampled straight colour and alpha (premultiplied while resampling: no fringes)."""
+    h, w = rgba.shape[:2]
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    a = rgba[..., 3].astype(np.float32) / 255.0
+    pre = rgba[..., :3].astype(np.float32) * a[..., None]
+    if s < 1.0:
+        pre = cv2.resize(pre, size, interpolation=cv2.INTER_AREA)
+        a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
+    colour = np.where(a[..., None] > 1e-6, pre / np.maximum(a[..., None], 1e-6), 0.0).astype(np.float32)
+    return colour, np.clip(a, 0.0, 1.0)
+
+
+def _scale_for(r: np.random.Generator, crop_hw: tuple[int, int], extent: float, opts: ComposeOptions, shrink: float) -> float:
+    """A scale <= 1 giving the entity a size of U(fill) * extent along its longer side."""
+    target = r.uniform(*opts.fill) * extent * shrink
+    return min(1.0, target / max(crop_hw))
+
+
+def _row_placement(r, cuts, H, W, opts, axis: int, shrink: float):
+    """Left-to-right (axis 1) or top-to-bottom (axis 0) with margins: no two boxes meet."""
+    m = opts.margin * (W if axis == 1 else H)
+    scales = [_scale_for(r, c.shape[:2], min(H, W), opts, shrink) for c in cuts]
+    sizes = [(max(1, round(c.shape[0] * s)), max(1, round(c.shape[1] * s))) for c, s in zip(cuts, scales)]  # (h, w)
+    along = W if axis == 1 else H
+    across = H if axis == 1 else W
+    lengths = [sz[1] if axis == 1 else sz[0] for sz in sizes]
+    free = along - sum(lengths) - (len(cuts) + 1) * m
+    if free < 0 or any((sz[0] if axis == 1 else sz[1]) > across - 2 * m for sz in sizes):
+        return None
+    gaps = r.dirichlet(np.ones(len(cuts) + 1)) * free
+    pos, placed = m + gaps[0], []
+    for i, sz in enumerate(sizes):
+        other = sz[0] if axis == 1 else sz[1]
+        o = r.uniform(m, across - other - m)
+        x, y = (round(pos), round(o)) if axis == 1 else (round(o), round(pos))
+        placed.append((scales[i], x, y))
+        pos += lengths[i] + m + gaps[i + 1]
+    return placed
+
+
+def _depth_placement(r, cuts, H, W, opts, shrink: float):
+    """Back entity anywhere; the front one where it hides opts.overlap of the back's area."""
+    m = round(opts.margin * min(H, W))
+    scaled = []
+    for c in cuts:
+        s = _scale_for(r, c.shape[:2], min(H, W), opts, shrink)
+        s = min(s, (H - 2 * m) / c.shape[0], (W - 2 * m) / c.shape[1])
+        col, a = _scaled(c, s)
+        scaled.append((s, col, a))
+    (sb, _, ab), (sf, _, af) = scaled
+    hb, wb = ab.shape
+    hf, wf = af.shape
+    if hb > H - 2 * m or wb > W - 2 * m or hf > H - 2 * m or wf > W - 2 * m:
+        return None
+    xb, yb = int(r.integers(m, W - wb - m + 1)), int(r.integers(m, H - hb - m + 1))
+    back_area = float((ab > 0).sum())
+    for _ in range(opts.max_trials):
+        xf, yf = int(r.integers(m, W - wf - m + 1)), int(r.integers(m, H - hf - m + 1))
+        x0, y0, x1, y1 = max(xb, xf), max(yb, yf), min(xb + wb, xf + wf), min(yb + hb, yf + hf)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        hidden = np.logical_and(ab[y0 - yb:y1 - yb, x0 - xb:x1 - xb] > 0, af[y0 - yf:y1 - yf, x0 - xf:x1 - xf] > 0).sum()
+        if opts.overlap[0] <= hidden / back_area <= opts.overlap[1]:
+            return [(sb, xb, yb), (sf, xf, yf)]
+    return None
+
+
+def place(task: Task, H: int, W: int, cuts: list[np.ndarray]) -> list[tuple[float, int, int]]:
+    """(scale, x, y) per entity in plan order; :class:`PlacementError` after max_trials."""
+    r = np.random.default_rng(task.plan.seed)
+    opts, shrink = task.opts, 1.0
+    for _ in range(opts.max_trials):
+        if task.plan.arrangement == "depth":
+            placed = _depth_placement(r, cuts, H, W, opts, shrink)
+        else:
+            placed = _row_placement(r, cuts, H, W, opts, 1 if task.plan.arrangement == "horizontal" else 0, shrink)
+        if placed is not None:
+            return placed
+        shrink *= 0.97  # smaller entities fit more easily; they are never scaled up
+    raise PlacementError(f"{task.plan.image_id}: no {task.plan.arrangement} placement of {', '.join(task.plan.entity_ids)} in {opts.max_trials} trials")
+
+
+def visible_mattes(layers: list[Layer], H: int, W: int) -> list[np.ndarray]:
+    """uint8 visible mattes, layers given back to front; they sum to <= 255 at every pixel."""
+    remaining = np.ones((H, W), np.float32)
+    vis = [None] * len(layers)
+    for k in range(len(layers) - 1, -1, -1):  # front to back
+        L = layers[k]
+        a = np.zeros((H, W), np.float32)
+        a[L.y:L.y + L.alpha.shape[0], L.x:L.x + L.alpha.shape[1]] = L.alpha
+        vis[k] = a * remaining
+        remaining *= 1.0 - a
+    cumulative = np.rint(np.cumsum(np.stack(vis), axis=0) * 255.0)
+    cumulative = np.minimum(cumulative, 255.0)
+    steps = np.diff(np.concatenate([np.zeros((1, H, W), np.float32), cumulative]), axis=0)
+    return [np.clip(s, 0, 255).astype(np.uint8) for s in steps]
+
+
+def composite(background: np.ndarray, layers: list[Layer], mattes: list[np.ndarray]) -> np.ndarray:
+    """sum_k matte_k F_k + (1 - sum_k matte_k) B, uint8."""
+    total = np.zeros(background.shape[:2], np.float32)
+    image = np.zeros_like(background)
+    for L, m in zip(layers, mattes):
+        a = m.astype(np.float32) / 255.0
+        h, w = L.alpha.shape
+        sl = (slice(L.y, L.y + h), slice(L.x, L.x + w))
+        image[sl] += a[sl][..., None] * L.colour
+        total += a
+    image += (1.0 - total)[..., None] * background
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
+def render(task: Task) -> list[dict]:
+    """Compose, write and measure one image; returns its manifest rows (one per entity)."""
+    from refmatte.compose.geometry import measure
+
+    out, plan, opts = Path(task.out), task.plan, task.opts
+    background = _background(task.background, out, opts.long_side)
+    H, W = background.shape[:2]
+    cuts, boxes = zip(*(_cutout(e, out) for e in task.entities))
+    placed = place(task, H, W, list(cuts))
+    layers = []
+    for cut, box, (s, x, y) in zip(cuts, boxes, placed):
+        colour, alpha = _scaled(cut, s)
+        layers.append(Layer(box, s, x, y, colour, alpha))
+    mattes = visible_mattes(layers, H, W)
+    image = composite(background, layers, mattes)
+
+    image_rel = f"images/{plan.split}/{plan.image_id}.jpg"
+    ok, jpg = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, opts.jpeg_quality])
+    matte_rels = [f"mattes/{plan.split}/{plan.image_id}_{k}.png" for k in range(len(layers))]
+    for rel, m in zip(matte_rels, mattes):
+        atomic_write_bytes(out / rel, cv2.imencode(".png", m, [cv2.IMWRITE_PNG_COMPRESSION, 3])[1].tobytes())
+    atomic_write_bytes(out / image_rel, jpg.tobytes())  # last: an image file means its mattes exist
+
+    geometry = measure(mattes, layers, plan.arrangement, opts.margin)
+    rows = []
+    for k, (e, L, g) in enumerate(zip(task.entities, layers, geometry)):
+        rows.append(dict(
+            image_id=plan.image_id, split=plan.split, image_path=image_rel, matte_path=matte_rels[k], width=W, height=H,
+            background_id=task.background["background_id"], group=plan.group, seed=plan.seed, arrangement=plan.arrangement,
+            n_entities=len(layers), slot=k, depth=k if plan.arrangement == "depth" else 0, entity_id=e["entity_id"],
+            scale=float(L.scale), x=L.x, y=L.y, crop_x0=L.crop[0], crop_y0=L.crop[1], crop_x1=L.crop[2], crop_y1=L.crop[3],
+            **g,
+            **{c: e.get(c) for c in ENTITY_ATTRIBUTES},
+        ))
+    return rows
+
+
+ENTITY_ATTRIBUTES = ("category", "supercategory", "synonyms", "color_name", "color_basic", "transparent", "salient",
+                     "gender", "age_group", "clothes")

@@ -1,0 +1,125 @@
+"""The ``refmatte compose`` runner: plan, render in parallel, resume, write ``<split>.parquet``.
+
+Images are rendered by :func:`refmatte.compose.render.render`, a pure function of its task,
+in worker processes (any number gives the same bytes). Rows of finished images are
+flushed every few seconds to ``.parts/compose-<split>-*.parquet``; a re-run skips images
+whose rows are in a part and whose files exist, so a killed run ends with exactly the
+output of an uninterrupted one. The manifest is written last, atomically, rows sorted by
+(image, slot). Images that cannot be placed are reported, not fatal.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from refmatte.atomic import atomic_path, exclusive, remove_stale_temps
+from refmatte.compose.plan import ComposeOptions, Plan, plan_split
+from refmatte.compose.render import PlacementError, Task, render
+from refmatte.ingest import BACKGROUNDS, ENTITIES, FLUSH_SECONDS, PARTS_DIR, read_rows
+from refmatte.schema import BACKGROUND_SCHEMA, COMPOSITE_SCHEMA, ENTITY_SCHEMA, conform
+
+
+@dataclass
+class ComposeSummary:
+    manifest: Path
+    plan: Plan
+    rendered: int = 0
+    reused: int = 0
+    failed: list[str] = field(default_factory=list)  # placement errors, one sentence each
+
+
+def _render_safe(task: Task) -> tuple[str, list[dict] | None, str | None]:
+    try:
+        return task.plan.image_id, render(task), None
+    except PlacementError as e:
+        return task.plan.image_id, None, str(e)
+
+
+def _init_worker() -> None:
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+def _run(tasks: list[Task], workers: int) -> Iterator[tuple[str, list[dict] | None, str | None]]:
+    if workers <= 1 or len(tasks) <= 1:
+        yield from map(_render_safe, tasks)
+        return
+    with mp.get_context("spawn").Pool(min(workers, len(tasks)), initializer=_init_worker) as pool:
+        yield from pool.imap_unordered(_render_safe, tasks, chunksize=1)
+
+
+def _write(path: Path, rows: list[dict]) -> None:
+    rows = sorted(rows, key=lambda r: (r["image_id"], r["slot"]))
+    with atomic_path(path) as tmp:
+        pq.write_table(pa.Table.from_pylist(rows, schema=COMPOSITE_SCHEMA), tmp, compression="zstd")
+
+
+def compose(out: Path, opts: ComposeOptions, workers: int = 1, progress: Callable[[int, int], None] | None = None) -> ComposeSummary:
+    """Compose ``opts.split`` from ``<out>/entities.parquet`` and ``<out>/backgrounds.parquet``."""
+    out = Path(out)
+    for table in (ENTITIES, BACKGROUNDS):
+        if not table.path(out).is_file():
+            raise ValueError(f"{table.path(out)} not found; run `refmatte ingest`/`refmatte backgrounds` and `refmatte annotate` into {out} first.")
+    with exclusive(out):
+        remove_stale_temps(out)
+        entities = [r for r in read_rows(ENTITIES.path(out), ENTITY_SCHEMA) if r["reject_reason"] is None]
+        unannotated = [r["entity_id"] for r in entities if r["supercategory"] is None]
+        if len(unannotated) == len(entities):
+            raise ValueError(f"no entity of {ENTITIES.path(out)} has a category yet; run `refmatte annotate --out {out}` first.")
+        entities = [r for r in entities if r["supercategory"] is not None]  # the rest need review before composing
+        backgrounds = [r for r in read_rows(BACKGROUNDS.path(out), BACKGROUND_SCHEMA) if r["reject_reason"] is None]
+        plan = plan_split(entities, backgrounds, opts)
+        manifest = out / f"{opts.split}.parquet"
+        summary = ComposeSummary(manifest, plan)
+        by_id = {e["entity_id"]: e for e in entities}
+        bg_by_id = {b["background_id"]: b for b in backgrounds}
+
+        parts_dir = out / PARTS_DIR
+        prefix = f"compose-{opts.split}-"
+        parts = sorted(parts_dir.glob(f"{prefix}*.parquet")) if parts_dir.is_dir() else []
+        done: dict[str, list[dict]] = {}
+        for part in parts:
+            for r in conform(pq.read_table(part), COMPOSITE_SCHEMA, str(part)).to_pylist():
+                done.setdefault(r["image_id"], []).append(r)
+        planned = {p.image_id: p for p in plan.images}
+
+        def finished(image_id: str) -> bool:
+            rows = done.get(image_id)
+            p = planned[image_id]
+            return bool(rows) and rows[0]["seed"] == p.seed and (out / rows[0]["image_path"]).is_file() and all((out / r["matte_path"]).is_file() for r in rows)
+
+        tasks = [
+            Task(p, tuple(by_id[i] for i in p.entity_ids), bg_by_id[p.background_id], str(out), opts)
+            for p in plan.images if not (p.image_id in done and finished(p.image_id))
+        ]
+        rows = [r for i, rs in done.items() if i in planned and finished(i) for r in rs]
+        summary.reused = len(plan.images) - len(tasks)
+        pending, seq, last, n = [], len(parts), time.monotonic(), summary.reused
+        if progress:
+            progress(n, len(plan.images))
+        for image_id, image_rows, error in _run(tasks, workers):
+            n += 1
+            if error:
+                summary.failed.append(error)
+            else:
+                rows += image_rows
+                pending += image_rows
+                summary.rendered += 1
+            if progress:
+                progress(n, len(plan.images))
+            if pending and time.monotonic() - last > FLUSH_SECONDS:
+                parts_dir.mkdir(exist_ok=True)
+                _write(parts_dir / f"{prefix}{seq:06d}.parquet", pending)
+                pending, seq, last = [], seq + 1, time.monotonic()
+        _write(manifest, rows)
+        for part in parts_dir.glob(f"{prefix}*.parquet") if parts_dir.is_dir() else []:
+            part.unlink()
+    return summary

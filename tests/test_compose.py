@@ -1,0 +1,170 @@
+"""`refmatte compose`: invariants on every composed image, determinism, resume, ratios."""
+
+import shutil
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from refmatte.compose import ComposeOptions, compose
+from refmatte.compose.plan import derive_seed, plan_split, split_of
+from refmatte.compose.render import _cutout, _scaled
+from refmatte.imaging import read_rgb
+from refmatte.ingest import read_rows
+from refmatte.schema import BACKGROUND_SCHEMA, ENTITY_SCHEMA
+
+
+def mattes_of(folder, rows):
+    return [cv2.imread(str(folder / r.matte_path), cv2.IMREAD_UNCHANGED) for r in rows.itertuples()]
+
+
+@pytest.fixture(scope="module")
+def composed(demo):
+    """The demo's composites: (manifest folder, train rows, test rows)."""
+    m = demo / "manifests"
+    return m, pd.read_parquet(m / "train.parquet"), pd.read_parquet(m / "test.parquet")
+
+
+def test_every_image_keeps_the_matte_invariants(composed):
+    m, train, test = composed
+    for rows in (train, test):
+        for image_id, r in rows.groupby("image_id"):
+            mattes = mattes_of(m, r)
+            total = np.sum([x.astype(np.int32) for x in mattes], axis=0)
+            assert total.max() <= 255, image_id  # visible mattes never sum above 1
+            arrangement = r.arrangement.iloc[0]
+            if arrangement == "depth":
+                assert len(mattes) == 2
+                back, front = r.sort_values("slot").itertuples()
+                assert back.visible_fraction < 0.95 and front.visible_fraction == pytest.approx(1.0, abs=0.01)
+            else:
+                assert 2 <= len(mattes) <= 3
+                overlap = np.sum([(x > 0).astype(np.int32) for x in mattes], axis=0)
+                assert overlap.max() == 1, f"{image_id}: entities overlap"
+                assert (r.visible_fraction > 0.99).all()
+
+
+def test_back_entity_is_cut_where_the_front_one_is_opaque(composed):
+    m, train, test = composed
+    depth = pd.concat([train, test])
+    depth = depth[depth.arrangement == "depth"]
+    if depth.empty:
+        pytest.skip("no depth image in this small run")
+    for image_id, r in depth.groupby("image_id"):
+        back, front = mattes_of(m, r.sort_values("slot"))
+        assert back[front == 255].max() == 0, image_id
+
+
+def test_reblending_foregrounds_with_the_mattes_gives_the_jpeg(composed, demo):
+    m, train, _ = composed
+    entities = {e["entity_id"]: e for e in read_rows(m / "entities.parquet", ENTITY_SCHEMA)}
+    backgrounds = {b["background_id"]: b for b in read_rows(m / "backgrounds.parquet", BACKGROUND_SCHEMA)}
+    for image_id, r in list(train.groupby("image_id"))[:6]:
+        first = r.iloc[0]
+        bg = read_rgb(m / backgrounds[first.background_id]["image_path"]).array
+        bg = cv2.resize(bg, (int(first.width), int(first.height)), interpolation=cv2.INTER_AREA if max(bg.shape) > first.width else cv2.INTER_CUBIC).astype(np.float32)
+        image = np.zeros_like(bg)
+        total = np.zeros(bg.shape[:2], np.float32)
+        for row, matte in zip(r.itertuples(), mattes_of(m, r)):
+            cut, box = _cutout(entities[row.entity_id], m)
+            assert box == (row.crop_x0, row.crop_y0, row.crop_x1, row.crop_y1)
+            colour, alpha = _scaled(cut, row.scale)
+            a = matte.astype(np.float32) / 255.0
+            h, w = alpha.shape
+            image[row.y:row.y + h, row.x:row.x + w] += a[row.y:row.y + h, row.x:row.x + w, None] * colour
+            total += a
+        image += (1 - total)[..., None] * bg
+        jpeg = cv2.imread(str(m / first.image_path))[..., ::-1].astype(np.float32)
+        err = np.abs(jpeg - image)
+        assert err.mean() < 2.0 and np.percentile(err, 99) < 16, image_id  # JPEG quality 95
+
+
+def test_measured_relations_agree_with_the_composing_relationship(composed):
+    _, train, test = composed
+    for image_id, r in pd.concat([train, test]).groupby("image_id"):
+        r = r.sort_values("slot")
+        arrangement = r.arrangement.iloc[0]
+        want = {"horizontal": "left of", "vertical": "above", "depth": "behind"}[arrangement]
+        for a, b in zip(r.itertuples(), list(r.itertuples())[1:]):
+            assert {"other": b.slot, "relation": want} in list(a.relations), (image_id, a.slot, list(a.relations))
+        if arrangement == "horizontal":
+            assert "leftmost" in r.iloc[0].extremes and "rightmost" in r.iloc[-1].extremes
+
+
+def test_entities_are_never_enlarged_and_stay_in_the_frame(composed):
+    _, train, test = composed
+    rows = pd.concat([train, test])
+    assert (rows.scale <= 1.0).all()
+    assert (rows.x >= 0).all() and (rows.y >= 0).all()
+    assert ((rows.x + (rows.crop_x1 - rows.crop_x0) * rows.scale) <= rows.width + 1).all()
+
+
+def test_ratios_and_balance_over_a_few_hundred_planned_images(demo):
+    m = demo / "manifests"
+    entities = [e for e in read_rows(m / "entities.parquet", ENTITY_SCHEMA) if e["reject_reason"] is None]
+    backgrounds = read_rows(m / "backgrounds.parquet", BACKGROUND_SCHEMA)
+    plan = plan_split(entities, backgrounds, ComposeOptions(split="train", per_group=20, extra=0, min_category_size=1))
+    arr = pd.Series([p.arrangement for p in plan.images]).value_counts(normalize=True)
+    assert len(plan.images) >= 300
+    assert arr["horizontal"] == pytest.approx(0.7, abs=0.05) and arr["vertical"] == pytest.approx(0.2, abs=0.05)
+    assert arr["depth"] == pytest.approx(0.1, abs=0.04)
+    assert plan.balanced["human"] == 5 * plan.groups and plan.balanced["animal"] == plan.balanced["object"] == plan.groups
+    sup = {e["entity_id"]: e["supercategory"] for e in entities}
+    drawn = pd.Series([sup[i] for p in plan.images for i in p.entity_ids]).value_counts(normalize=True)
+    assert drawn["human"] > drawn["animal"] and drawn["human"] > drawn["object"]
+    assert all(len(p.entity_ids) == 2 for p in plan.images if p.arrangement == "depth")
+
+
+def test_long_tail_categories_move_to_train(demo):
+    entities = [e for e in read_rows(demo / "manifests/entities.parquet", ENTITY_SCHEMA) if e["reject_reason"] is None]
+    splits = split_of(entities, min_category_size=2)
+    for e in entities:
+        if e["source_split"] == "test" and e["category"] not in ("woman", "man", "cat"):
+            assert splits[e["entity_id"]] == "train"
+    assert derive_seed(0, "train", 1) != derive_seed(0, "train", 2) == derive_seed(0, "train", 2)
+
+
+def _tree(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and "/." not in "/" + p.relative_to(folder).as_posix()}
+
+
+def test_same_bytes_for_any_worker_count_and_after_a_kill(demo, tmp_path, monkeypatch):
+    import refmatte.compose.run as run
+
+    opts = ComposeOptions(split="test", per_group=3, min_category_size=1, long_side=320)
+    trees = []
+    for name, workers in (("one", 1), ("two", 2)):
+        shutil.copytree(demo / "manifests", tmp_path / name, ignore=shutil.ignore_patterns("images", "mattes", "train.parquet", "test.parquet"))
+        compose(tmp_path / name, opts, workers=workers)
+        trees.append({k: v for k, v in _tree(tmp_path / name).items() if k.startswith(("images/", "mattes/", "test.parquet"))})
+    assert trees[0] == trees[1] and len(trees[0]) > 10
+
+    killed = tmp_path / "killed"
+    shutil.copytree(demo / "manifests", killed, ignore=shutil.ignore_patterns("images", "mattes", "train.parquet", "test.parquet"))
+    monkeypatch.setattr(run, "FLUSH_SECONDS", -1.0)
+    real, calls = run.render, {"n": 0}
+
+    def dying(task):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real(task)
+
+    monkeypatch.setattr(run, "render", dying)
+    with pytest.raises(KeyboardInterrupt):
+        compose(killed, opts, workers=1)
+    assert not (killed / "test.parquet").exists() and list((killed / ".parts").glob("compose-test-*"))
+    monkeypatch.setattr(run, "render", real)
+    s = compose(killed, opts, workers=1)
+    assert s.reused == 3 and not list(killed.rglob(".*.tmp"))
+    assert {k: v for k, v in _tree(killed).items() if k.startswith(("images/", "mattes/", "test.parquet"))} == trees[0]
+
+
+def test_compose_needs_annotated_entities(tmp_path):
+    from typer.testing import CliRunner
+
+    from refmatte.cli import app
+
+    r = CliRunner().invoke(app, ["compose", "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "entities.parquet not found" in r.output
