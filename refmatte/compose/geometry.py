@@ -10,24 +10,26 @@ front of / behind (their placed alphas overlap and one is drawn over the other).
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 MEASURE_ALPHA = 32
 
 
-def _stats(m: np.ndarray) -> dict:
+def _stats(m: np.ndarray, box: tuple[int, int, int, int]) -> dict:
+    """Box, centroid and area of a matte that is zero outside ``box`` (its layer's placement)."""
     H, W = m.shape
-    ys, xs = np.nonzero(m >= MEASURE_ALPHA)
-    w = m.astype(np.float64)
-    total = w.sum()
-    if len(xs) == 0 or total == 0:
-        return dict(bbox_x0=None, bbox_y0=None, bbox_x1=None, bbox_y1=None, centroid_x=None, centroid_y=None, area_fraction=0.0)
-    yy, xx = np.nonzero(m)
-    vals = w[yy, xx]
+    x0, y0, x1, y1 = box
+    sub = m[y0:y1, x0:x1]
+    moments = cv2.moments(sub)  # m00 = sum of values; m10, m01 = first moments
+    bx, by, bw, bh = cv2.boundingRect((sub >= MEASURE_ALPHA).astype(np.uint8))
+    if moments["m00"] == 0 or bw == 0:
+        return dict(bbox_x0=None, bbox_y0=None, bbox_x1=None, bbox_y1=None, centroid_x=None, centroid_y=None,
+                    area_fraction=float(moments["m00"] / 255.0 / (H * W)))
     return dict(
-        bbox_x0=int(xs.min()), bbox_y0=int(ys.min()), bbox_x1=int(xs.max()) + 1, bbox_y1=int(ys.max()) + 1,
-        centroid_x=float((xx * vals).sum() / total), centroid_y=float((yy * vals).sum() / total),
-        area_fraction=float(total / 255.0 / (H * W)),
+        bbox_x0=x0 + bx, bbox_y0=y0 + by, bbox_x1=x0 + bx + bw, bbox_y1=y0 + by + bh,
+        centroid_x=x0 + moments["m10"] / moments["m00"], centroid_y=y0 + moments["m01"] / moments["m00"],
+        area_fraction=float(moments["m00"] / 255.0 / (H * W)),
     )
 
 
@@ -37,7 +39,7 @@ def _third(v: float, size: int, words: tuple[str, str, str]) -> str:
 
 def measure(mattes: list[np.ndarray], layers: list, arrangement: str, margin: float) -> list[dict]:
     H, W = mattes[0].shape
-    stats = [_stats(m) for m in mattes]
+    stats = [_stats(m, (L.x, L.y, L.x + L.alpha.shape[1], L.y + L.alpha.shape[0])) for m, L in zip(mattes, layers)]
     for s, m, L in zip(stats, mattes, layers):
         own = float(L.alpha.sum())
         s["visible_fraction"] = float(m.sum() / 255.0 / own) if own > 0 else 0.0

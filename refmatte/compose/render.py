@@ -55,14 +55,13 @@ def _background(row: dict, out: Path, long_side: int) -> np.ndarray:
     h, w = rgb.shape[:2]
     s = long_side / max(h, w)
     size = (max(1, round(w * s)), max(1, round(h * s)))
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC).astype(np.float32)
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
 
 
 def _cutout(row: dict, out: Path) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     rgba = read_rgba(out / row["rgba_path"])
-    ys, xs = np.nonzero(rgba[..., 3])
-    box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
-    return rgba[box[1]:box[3], box[0]:box[2]], box
+    x, y, w, h = cv2.boundingRect(np.ascontiguousarray(rgba[..., 3]))  # box of alpha > 0
+    return rgba[y:y + h, x:x + w], (x, y, x + w, y + h)
 
 
 def _scaled(rgba: np.ndarray, s: float) -> tuple[np.ndarray, np.ndarray]:
@@ -148,34 +147,49 @@ def place(task: Task, H: int, W: int, cuts: list[np.ndarray]) -> list[tuple[floa
     raise PlacementError(f"{task.plan.image_id}: no {task.plan.arrangement} placement of {', '.join(task.plan.entity_ids)} in {opts.max_trials} trials")
 
 
+def union_box(layers: list[Layer]) -> tuple[int, int, int, int]:
+    """x0, y0, x1, y1 covering every layer: outside it the composite is the background."""
+    return (min(L.x for L in layers), min(L.y for L in layers),
+            max(L.x + L.alpha.shape[1] for L in layers), max(L.y + L.alpha.shape[0] for L in layers))
+
+
 def visible_mattes(layers: list[Layer], H: int, W: int) -> list[np.ndarray]:
     """uint8 visible mattes, layers given back to front; they sum to <= 255 at every pixel."""
-    remaining = np.ones((H, W), np.float32)
+    x0, y0, x1, y1 = union_box(layers)
+    remaining = np.ones((y1 - y0, x1 - x0), np.float32)
     vis = [None] * len(layers)
-    for k in range(len(layers) - 1, -1, -1):  # front to back
+    for k in range(len(layers) - 1, -1, -1):  # front to back, in the union box only
         L = layers[k]
-        a = np.zeros((H, W), np.float32)
-        a[L.y:L.y + L.alpha.shape[0], L.x:L.x + L.alpha.shape[1]] = L.alpha
+        a = np.zeros_like(remaining)
+        a[L.y - y0:L.y - y0 + L.alpha.shape[0], L.x - x0:L.x - x0 + L.alpha.shape[1]] = L.alpha
         vis[k] = a * remaining
         remaining *= 1.0 - a
-    cumulative = np.rint(np.cumsum(np.stack(vis), axis=0) * 255.0)
-    cumulative = np.minimum(cumulative, 255.0)
-    steps = np.diff(np.concatenate([np.zeros((1, H, W), np.float32), cumulative]), axis=0)
-    return [np.clip(s, 0, 255).astype(np.uint8) for s in steps]
+    mattes, before, running = [], np.zeros_like(remaining), np.zeros_like(remaining)
+    for v in vis:  # cumulative rounding: each matte is a difference of rounded running sums
+        running += v
+        now = np.minimum(np.rint(running * 255.0), 255.0)
+        m = np.zeros((H, W), np.uint8)
+        m[y0:y1, x0:x1] = (now - before).astype(np.uint8)
+        mattes.append(m)
+        before = now
+    return mattes
 
 
 def composite(background: np.ndarray, layers: list[Layer], mattes: list[np.ndarray]) -> np.ndarray:
-    """sum_k matte_k F_k + (1 - sum_k matte_k) B, uint8."""
-    total = np.zeros(background.shape[:2], np.float32)
-    image = np.zeros_like(background)
+    """sum_k matte_k F_k + (1 - sum_k matte_k) B, uint8 (computed in the layers' union box)."""
+    x0, y0, x1, y1 = union_box(layers)
+    bg = background[y0:y1, x0:x1].astype(np.float32)
+    total = np.zeros(bg.shape[:2], np.float32)
+    image = np.zeros_like(bg)
     for L, m in zip(layers, mattes):
-        a = m.astype(np.float32) / 255.0
         h, w = L.alpha.shape
-        sl = (slice(L.y, L.y + h), slice(L.x, L.x + w))
-        image[sl] += a[sl][..., None] * L.colour
-        total += a
-    image += (1.0 - total)[..., None] * background
-    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+        a = m[L.y:L.y + h, L.x:L.x + w].astype(np.float32) * np.float32(1 / 255.0)
+        image[L.y - y0:L.y - y0 + h, L.x - x0:L.x - x0 + w] += a[..., None] * L.colour
+        total[L.y - y0:L.y - y0 + h, L.x - x0:L.x - x0 + w] += a
+    image += (1.0 - total)[..., None] * bg
+    out = background.copy()
+    out[y0:y1, x0:x1] = np.clip(np.rint(image), 0, 255).astype(np.uint8)
+    return out
 
 
 def render(task: Task) -> list[dict]:
