@@ -232,6 +232,8 @@ def compose_cmd(
     min_category_size: int = typer.Option(5, min=1, help="Categories with fewer entities (all splits) are long-tail and move to train."),
     ratios: str = typer.Option("7,2,1", help="horizontal (left/right) : vertical (top/bottom) : depth (in front of/behind)."),
     overlap: str = typer.Option("0.1,0.4", help="Depth images: range of the back entity's area hidden by the front one."),
+    executor: str = typer.Option("local", help="local (--workers processes) or ray (pip install 'refmatte[ray]'); same output."),
+    address: Optional[str] = typer.Option(None, help="ray only: address of the cluster (e.g. ray://head:10001); default a local Ray instance. OUT must be on a filesystem every node sees."),
 ) -> None:
     """Compose SPLIT from the annotated entities and backgrounds of OUT (paper 3.2).
 
@@ -248,13 +250,15 @@ def compose_cmd(
             raise ValueError
     except ValueError:
         fail("--ratios takes three non-negative numbers (e.g. 7,2,1) and --overlap two shares 0 <= low <= high <= 1 (e.g. 0.1,0.4).")
+    if executor not in ("local", "ray"):
+        fail(f"unknown executor {executor!r}; choose local or ray.")
     opts = ComposeOptions(split=split, per_group=per_group, extra=extra, seed=seed, long_side=long_side,
                           min_category_size=min_category_size, ratios=r, overlap=o)
     columns = [TextColumn(f"compose [bold]{split}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
     try:
         with Progress(*columns, console=console, transient=True) as bar:
             task = bar.add_task("compose", total=None)
-            s = compose(out, opts, workers, progress=lambda done, total: bar.update(task, completed=done, total=total))
+            s = compose(out, opts, workers, progress=lambda done, total: bar.update(task, completed=done, total=total), executor=executor, address=address)
     except (ValueError, OSError) as e:
         fail(str(e))
     p = s.plan
@@ -274,8 +278,8 @@ def demo_cmd(out: Path = typer.Argument(Path("out/demo"), help="Folder for the d
 
     Today: ingest the pool's entities and backgrounds into OUT/manifests, annotate the
     entities with everything that needs no downloaded weights, compose a small train and
-    test set (640 px), and write a preview page of the entities and backgrounds into
-    OUT/preview. Each later stage (annotate, compose, express,
+    test set (640 px), and write a preview page of each table (entities, backgrounds,
+    train and test composites with their mattes) into OUT/preview. Each later stage (annotate, compose, express,
     train) joins this command.
     """
     from refmatte.cli_annotate import make_annotators, print_annotate_summary, run_annotate
@@ -297,8 +301,9 @@ def demo_cmd(out: Path = typer.Argument(Path("out/demo"), help="Folder for the d
             console.print(f"compose {split}: {len(s.plan.images)} images ({s.rendered} rendered, {s.reused} already done) -> {s.manifest}", soft_wrap=True)
     except (ValueError, OSError) as e:
         fail(str(e))
-    shown = [render_preview(manifests / f"{t.name}.parquet", pages / f"{t.name}.html", workers=max(2, workers)).html for t in (ENTITIES, BACKGROUNDS)]
-    console.print(f"\n[bold green]demo done.[/] Look at: {' and '.join(map(str, shown))} (open in a browser). "
+    tables = ["entities", "backgrounds", *(split for split, _ in DEMO_COMPOSE)]
+    shown = [render_preview(manifests / f"{t}.parquet", pages / f"{t}.html", workers=max(2, workers)).html for t in tables]
+    console.print(f"\n[bold green]demo done.[/] Look at: {', '.join(map(str, shown))} (open in a browser). "
                   f"Manifests: {manifests}/entities.parquet, {manifests}/backgrounds.parquet, {manifests}/train.parquet and test.parquet; "
                   f"composites in {manifests}/images/, their mattes in {manifests}/mattes/.", soft_wrap=True)
 

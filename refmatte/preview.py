@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from refmatte.atomic import atomic_write_bytes
 from refmatte.imaging import ImageReadError, read_alpha, read_rgb, read_rgba
-from refmatte.schema import BACKGROUND_SCHEMA, ENTITY_SCHEMA, conform
+from refmatte.schema import BACKGROUND_SCHEMA, COMPOSITE_SCHEMA, ENTITY_SCHEMA, conform
 
 INLINE_LIMIT = 2000
 THUMB_QUALITY = 80
@@ -142,6 +142,37 @@ def _background_card(row: dict) -> tuple[str, list[str]]:
     return Path(row["source_key"]).name, lines
 
 
+def _composite_picture(image: dict, base: Path) -> np.ndarray:
+    """The composite with its entities' mattes in a row underneath (one picture per card)."""
+    rgb = read_rgb(base / image["image_path"]).array
+    h, w = rgb.shape[:2]
+    n = len(image["entities"])
+    tile_w = w // n
+    tile_h = round(h * tile_w / w)
+    strip = np.zeros((tile_h, w, 3), np.uint8)
+    for k, e in enumerate(image["entities"]):
+        m = read_alpha(base / e["matte_path"]).array
+        strip[:, k * tile_w:(k + 1) * tile_w] = cv2.resize(m, (tile_w, tile_h), interpolation=cv2.INTER_AREA)[..., None]
+    return np.vstack([rgb, strip])
+
+
+def _composite_card(image: dict) -> tuple[str, list[str]]:
+    ents = image["entities"]
+    first = ents[0]
+    title = f"{first['arrangement']}: " + " · ".join(f"{e['slot']} {e['category'] or '?'}" for e in ents)
+    lines = [f"{image['image_id']} · {first['width']}×{first['height']} px", f"background {first['background_id']} · group {first['group']}"]
+    for e in ents:
+        where = "/".join(v for v in (e["position_h"], e["position_v"]) if v)
+        extra = ", ".join(e["extremes"] or [])
+        colour = f" ({e['color_basic']})" if e.get("color_basic") else ""
+        visible = f" · {e['visible_fraction']:.0%} visible" if e["visible_fraction"] < 0.99 else ""
+        lines.append(f"{e['slot']}: {e['category']}{colour} {where}{' · ' + extra if extra else ''}{visible}")
+    rels = [f"{e['slot']} {r['relation']} {r['other']}" for e in ents for r in (e["relations"] or []) if e["slot"] < r["other"]]
+    if rels:
+        lines.append("; ".join(rels))
+    return title, lines
+
+
 @dataclass(frozen=True)
 class Kind:
     name: str
@@ -152,6 +183,7 @@ class Kind:
 
 
 KINDS = (
+    Kind("composites", "matte_path", COMPOSITE_SCHEMA, _composite_picture, _composite_card),
     Kind("entities", "entity_id", ENTITY_SCHEMA, _entity_picture, _entity_card),
     Kind("backgrounds", "background_id", BACKGROUND_SCHEMA, _background_picture, _background_card),
 )
@@ -198,6 +230,12 @@ def render_preview(
     if table[kind.id_column].null_count:
         raise ValueError(f"{manifest} has rows without {kind.id_column}; re-run the stage that wrote it.")
     rows = sorted(table.to_pylist(), key=lambda r: r[kind.id_column])
+    if kind.name == "composites":  # one card per image, holding its entities' rows
+        images: dict[str, dict] = {}
+        for r in rows:
+            images.setdefault(r["image_id"], dict(image_id=r["image_id"], image_path=r["image_path"], seed=r["seed"], entities=[]))["entities"].append(r)
+        rows = list(images.values())
+        kind = Kind(kind.name, "image_id", kind.schema, kind.picture, kind.describe)
     if ids is not None:  # a subset, e.g. the entities exported for review
         rows = [r for r in rows if r[kind.id_column] in ids]
     base = manifest.parent
@@ -206,7 +244,7 @@ def render_preview(
 
     def make(row: dict) -> tuple[str | None, str | None, str | None]:
         """(thumbnail src, None, None), or (None, reason code, detail) when no picture."""
-        key = hashlib.sha1(json.dumps([row.get("source_fingerprint"), row.get("config_hash"), thumb_size], default=str).encode()).hexdigest()[:10]
+        key = hashlib.sha1(json.dumps([row.get("source_fingerprint"), row.get("config_hash"), row.get("seed"), thumb_size], default=str).encode()).hexdigest()[:10]
         name = f"{row[kind.id_column]}-{key}.webp"
         if thumbs_dir is not None and (thumbs_dir / name).exists():
             return name, None, None
@@ -236,7 +274,10 @@ def render_preview(
         if src is not None and thumbs_dir is not None:
             src = f"{quote(thumbs_dir.name)}/{quote(src)}"
         cards.append(Card(row[kind.id_column], title, lines, row.get("reject_reason"), row.get("reject_detail"), src, why))
-    credits = sorted({CREDITS[r["source"]] for r in rows if r["source"] in CREDITS})
+    credits = sorted({CREDITS[r["source"]] for r in rows if r.get("source") in CREDITS})
+    if kind.name == "composites" and rows:  # composites embed entities; say whose, when the pool's
+        sources = {e.split("-")[0] for img in rows for e in (x["entity_id"] for x in img["entities"])}
+        credits = sorted(CREDITS[s] for s in sources if s in CREDITS)
     page = _page(manifest, kind, cards, page_size, credits)
     atomic_write_bytes(out, page.encode("utf-8"))
     if thumbs_dir is not None:  # thumbnails of rows no longer in the manifest, or of older versions

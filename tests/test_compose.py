@@ -168,3 +168,15 @@ def test_compose_needs_annotated_entities(tmp_path):
 
     r = CliRunner().invoke(app, ["compose", "--out", str(tmp_path)])
     assert r.exit_code == 2 and "entities.parquet not found" in r.output
+
+
+def test_ray_executor_gives_the_same_bytes(demo, tmp_path):
+    pytest.importorskip("ray", reason="pip install 'refmatte[ray]' (setup.sh installs it)")
+    opts = ComposeOptions(split="test", per_group=3, min_category_size=1, long_side=320)
+    outs = []
+    for name, kw in (("local", dict(workers=1)), ("ray", dict(workers=2, executor="ray"))):
+        shutil.copytree(demo / "manifests", tmp_path / name, ignore=shutil.ignore_patterns("images", "mattes", "train.parquet", "test.parquet"))
+        s = compose(tmp_path / name, opts, **kw)
+        assert s.rendered == len(s.plan.images) > 0
+        outs.append({k: v for k, v in _tree(tmp_path / name).items() if k.startswith(("images/", "mattes/", "test.parquet"))})
+    assert outs[0] == outs[1]

@@ -161,3 +161,20 @@ def test_thumbnail_keeps_the_colour_of_thin_semi_transparent_structure():
     hair = small[..., 3] > 0
     assert small.shape == (16, 16, 4) and hair.any()
     assert small[..., :3][hair].min() > 230, "a naive resize would darken the hair towards black"
+
+
+def test_composite_page_shows_each_image_with_its_mattes(demo, tmp_path):
+    train = pd.read_parquet(demo / "manifests/train.parquet")
+    page = tmp_path / "train.html"
+    s = render_preview(demo / "manifests/train.parquet", page, page_size=8)
+    d = cards(page.read_text())
+    assert s.rows == train.image_id.nunique() == len(d["cards"]) and s.pictures == s.rows
+    first = train[train.image_id == d["cards"][0]["id"]].sort_values("slot")
+    assert d["cards"][0]["t"].startswith(first.arrangement.iloc[0]) and len(d["cards"][0]["l"]) >= 2 + len(first)
+    thumb = cv2.imdecode(np.frombuffer(base64.b64decode(d["cards"][0]["s"].split(",", 1)[1]), np.uint8), cv2.IMREAD_UNCHANGED)
+    h, w = int(first.height.iloc[0]), int(first.width.iloc[0])
+    assert thumb.shape[0] / thumb.shape[1] == pytest.approx((h + h // len(first)) / w, abs=0.05)  # composite + matte row
+    assert "Twemoji" in page.read_text()  # the pool's art is credited on composite pages too
+    dom = _chromium(page, "--dump-dom").stdout
+    body = re.search(r"<body[^>]*>", dom).group(0)
+    assert 'data-rendered="8"' in body and 'data-images-loaded="8"' in body, body

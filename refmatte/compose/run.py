@@ -48,7 +48,38 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)
 
 
-def _run(tasks: list[Task], workers: int) -> Iterator[tuple[str, list[dict] | None, str | None]]:
+def _run_ray(tasks: list[Task], workers: int, address: str | None) -> Iterator[tuple[str, list[dict] | None, str | None]]:
+    """The same per-image function on a Ray cluster (or a local Ray instance when no address).
+
+    Every node must see the manifest folder at the same path (a shared filesystem): the
+    tasks read the caches and write the images there, as local workers do.
+    """
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("--executor ray needs Ray: pip install 'refmatte[ray]'.") from None
+    started = not ray.is_initialized()
+    if started:
+        kwargs = dict(address=address) if address else dict(num_cpus=max(1, workers), include_dashboard=False)
+        ray.init(log_to_driver=False, configure_logging=False, **kwargs)
+    remote = ray.remote(num_cpus=1)(_render_safe)
+    try:
+        window = max(2, 4 * workers)  # bounded in-flight tasks: bounded memory on the driver
+        pending, queue = [], list(tasks)
+        while queue or pending:
+            while queue and len(pending) < window:
+                pending.append(remote.remote(queue.pop(0)))
+            ready, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(ready[0])
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _run(tasks: list[Task], workers: int, executor: str = "local", address: str | None = None) -> Iterator[tuple[str, list[dict] | None, str | None]]:
+    if executor == "ray":
+        yield from _run_ray(tasks, workers, address)
+        return
     if workers <= 1 or len(tasks) <= 1:
         yield from map(_render_safe, tasks)
         return
@@ -62,8 +93,19 @@ def _write(path: Path, rows: list[dict]) -> None:
         pq.write_table(pa.Table.from_pylist(rows, schema=COMPOSITE_SCHEMA), tmp, compression="zstd")
 
 
-def compose(out: Path, opts: ComposeOptions, workers: int = 1, progress: Callable[[int, int], None] | None = None) -> ComposeSummary:
-    """Compose ``opts.split`` from ``<out>/entities.parquet`` and ``<out>/backgrounds.parquet``."""
+def compose(
+    out: Path,
+    opts: ComposeOptions,
+    workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+    executor: str = "local",
+    address: str | None = None,
+) -> ComposeSummary:
+    """Compose ``opts.split`` from ``<out>/entities.parquet`` and ``<out>/backgrounds.parquet``.
+
+    ``executor``: ``local`` (``workers`` processes) or ``ray`` (a cluster at ``address``,
+    or a local Ray instance with ``workers`` CPUs). The output is the same either way.
+    """
     out = Path(out)
     for table in (ENTITIES, BACKGROUNDS):
         if not table.path(out).is_file():
@@ -97,7 +139,7 @@ def compose(out: Path, opts: ComposeOptions, workers: int = 1, progress: Callabl
             return bool(rows) and rows[0]["seed"] == p.seed and (out / rows[0]["image_path"]).is_file() and all((out / r["matte_path"]).is_file() for r in rows)
 
         tasks = [
-            Task(p, tuple(by_id[i] for i in p.entity_ids), bg_by_id[p.background_id], str(out), opts)
+            Task(p, tuple(by_id[i] for i in p.entity_ids), bg_by_id[p.background_id], str(out.resolve()), opts)
             for p in plan.images if not (p.image_id in done and finished(p.image_id))
         ]
         rows = [r for i, rs in done.items() if i in planned and finished(i) for r in rs]
@@ -105,7 +147,7 @@ def compose(out: Path, opts: ComposeOptions, workers: int = 1, progress: Callabl
         pending, seq, last, n = [], len(parts), time.monotonic(), summary.reused
         if progress:
             progress(n, len(plan.images))
-        for image_id, image_rows, error in _run(tasks, workers):
+        for image_id, image_rows, error in _run(tasks, workers, executor, address):
             n += 1
             if error:
                 summary.failed.append(error)
