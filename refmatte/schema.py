@@ -118,6 +118,7 @@ COMPOSITE_SCHEMA = pa.schema(
         col("background_id", pa.string(), "-", "Background row the image is composed on.", False),
         col("group", pa.int32(), "-", "Group of 5 humans, 1 animal, 1 object the entities were drawn from; -1 for the extra images.", False),
         col("seed", pa.int64(), "-", "Seed of every random choice of this image (from the run's seed, split and index).", False),
+        col("compose_key", pa.string(), "-", "Hash of what the image depends on (plan, render options, source fingerprints): a re-run reuses the image only when it matches."),
         col("arrangement", pa.string(), "-", "Composing relationship: horizontal (left / right), vertical (top / bottom) or depth (in front of / behind).", False),
         col("n_entities", pa.int8(), "count", "Entities in the image (2 or 3; 2 for depth).", False),
         col("slot", pa.int8(), "-", "Order in the arrangement: left to right, top to bottom, or back to front (depth); the k of the matte file.", False),

@@ -180,3 +180,19 @@ def test_ray_executor_gives_the_same_bytes(demo, tmp_path):
         assert s.rendered == len(s.plan.images) > 0
         outs.append({k: v for k, v in _tree(tmp_path / name).items() if k.startswith(("images/", "mattes/", "test.parquet"))})
     assert outs[0] == outs[1]
+
+
+def test_rerun_reuses_only_matching_images_and_prunes_the_rest(demo, tmp_path):
+    m = tmp_path / "m"
+    shutil.copytree(demo / "manifests", m, ignore=shutil.ignore_patterns("images", "mattes", "train.parquet", "test.parquet"))
+    opts = ComposeOptions(split="test", per_group=3, min_category_size=1, long_side=320)
+    first = compose(m, opts)
+    before = (m / "test.parquet").read_bytes()
+    again = compose(m, opts)
+    assert again.rendered == 0 and again.reused == len(first.plan.images) and (m / "test.parquet").read_bytes() == before
+    bigger = compose(m, ComposeOptions(split="test", per_group=3, min_category_size=1, long_side=400))
+    assert bigger.rendered == len(first.plan.images) and bigger.reused == 0  # another size: every image redrawn
+    smaller = compose(m, ComposeOptions(split="test", per_group=1, min_category_size=1, long_side=400))
+    rows = pd.read_parquet(m / "test.parquet")
+    files = {p.relative_to(m).as_posix() for d in ("images/test", "mattes/test") for p in (m / d).iterdir()}
+    assert files == set(rows.image_path) | set(rows.matte_path) and smaller.removed > 0

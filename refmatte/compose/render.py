@@ -24,7 +24,7 @@ from refmatte.atomic import atomic_write_bytes
 from refmatte.compose.plan import ComposeOptions, ImagePlan
 from refmatte.imaging import read_rgb, read_rgba
 
-MEASURE_ALPHA = 32  # visible alpha (of 255) from which a pixel counts for boxes and extremes
+VERSION = 1  # bump when rendering changes: every image is redrawn
 
 
 class PlacementError(Exception):
@@ -38,6 +38,25 @@ class Task:
     background: dict
     out: str  # manifest folder
     opts: ComposeOptions
+
+
+def task_key(task: "Task") -> str:
+    """Identity of everything an image depends on: plan, render options, source pixels.
+
+    Stored per row as ``compose_key``; a re-run reuses an image only when it matches, so a
+    changed option, entity or background redraws exactly the images it affects.
+    """
+    import hashlib
+    import json
+
+    o = task.opts.as_dict()
+    for k in ("split", "per_group", "extra", "min_category_size", "ratios"):  # plan-level: already in the plan
+        o.pop(k)
+    p = task.plan
+    blob = [VERSION, o, p.seed, p.arrangement, list(p.entity_ids), p.background_id,
+            [(e["source_fingerprint"], e["config_hash"]) for e in task.entities],
+            (task.background["source_fingerprint"], task.background["config_hash"])]
+    return hashlib.sha1(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -220,7 +239,8 @@ def render(task: Task) -> list[dict]:
     for k, (e, L, g) in enumerate(zip(task.entities, layers, geometry)):
         rows.append(dict(
             image_id=plan.image_id, split=plan.split, image_path=image_rel, matte_path=matte_rels[k], width=W, height=H,
-            background_id=task.background["background_id"], group=plan.group, seed=plan.seed, arrangement=plan.arrangement,
+            background_id=task.background["background_id"], group=plan.group, seed=plan.seed, compose_key=task_key(task),
+            arrangement=plan.arrangement,
             n_entities=len(layers), slot=k, depth=k if plan.arrangement == "depth" else 0, entity_id=e["entity_id"],
             scale=float(L.scale), x=L.x, y=L.y, crop_x0=L.crop[0], crop_y0=L.crop[1], crop_x1=L.crop[2], crop_y1=L.crop[3],
             **g,

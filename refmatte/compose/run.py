@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from refmatte.atomic import atomic_path, exclusive, remove_stale_temps
 from refmatte.compose.plan import ComposeOptions, Plan, plan_split
-from refmatte.compose.render import PlacementError, Task, render
+from refmatte.compose.render import PlacementError, Task, render, task_key
 from refmatte.ingest import BACKGROUNDS, ENTITIES, FLUSH_SECONDS, PARTS_DIR, read_rows
 from refmatte.schema import BACKGROUND_SCHEMA, COMPOSITE_SCHEMA, ENTITY_SCHEMA, conform
 
@@ -33,6 +33,7 @@ class ComposeSummary:
     rendered: int = 0
     reused: int = 0
     failed: list[str] = field(default_factory=list)  # placement errors, one sentence each
+    removed: int = 0  # image and matte files of this split no longer in the manifest
 
 
 def _render_safe(task: Task) -> tuple[str, list[dict] | None, str | None]:
@@ -93,6 +94,18 @@ def _write(path: Path, rows: list[dict]) -> None:
         pq.write_table(pa.Table.from_pylist(rows, schema=COMPOSITE_SCHEMA), tmp, compression="zstd")
 
 
+def _prune(out: Path, split: str, rows: list[dict]) -> int:
+    """Delete images and mattes of ``split`` that the manifest no longer names (a smaller re-run)."""
+    keep = {r["image_path"] for r in rows} | {r["matte_path"] for r in rows}
+    removed = 0
+    for folder in (out / "images" / split, out / "mattes" / split):
+        for f in folder.glob("*") if folder.is_dir() else []:
+            if f.is_file() and not f.name.startswith(".") and f.relative_to(out).as_posix() not in keep:
+                f.unlink()
+                removed += 1
+    return removed
+
+
 def compose(
     out: Path,
     opts: ComposeOptions,
@@ -127,22 +140,23 @@ def compose(
         parts_dir = out / PARTS_DIR
         prefix = f"compose-{opts.split}-"
         parts = sorted(parts_dir.glob(f"{prefix}*.parquet")) if parts_dir.is_dir() else []
-        done: dict[str, list[dict]] = {}
-        for part in parts:
-            for r in conform(pq.read_table(part), COMPOSITE_SCHEMA, str(part)).to_pylist():
-                done.setdefault(r["image_id"], []).append(r)
-        planned = {p.image_id: p for p in plan.images}
+        done: dict[str, list[dict]] = {}  # image id -> rows: the previous manifest, then newer parts
+        sources = ([manifest] if manifest.is_file() else []) + parts
+        for path in sources:
+            by_image: dict[str, list[dict]] = {}
+            for r in conform(pq.read_table(path), COMPOSITE_SCHEMA, str(path)).to_pylist():
+                by_image.setdefault(r["image_id"], []).append(r)
+            done.update(by_image)
+        all_tasks = [Task(p, tuple(by_id[i] for i in p.entity_ids), bg_by_id[p.background_id], str(out.resolve()), opts) for p in plan.images]
 
-        def finished(image_id: str) -> bool:
-            rows = done.get(image_id)
-            p = planned[image_id]
-            return bool(rows) and rows[0]["seed"] == p.seed and (out / rows[0]["image_path"]).is_file() and all((out / r["matte_path"]).is_file() for r in rows)
+        def finished(task: Task) -> bool:
+            rows = done.get(task.plan.image_id)
+            return (bool(rows) and len({r["slot"] for r in rows}) == len(rows) == len(task.plan.entity_ids)
+                    and all(r["compose_key"] == task_key(task) for r in rows)
+                    and (out / rows[0]["image_path"]).is_file() and all((out / r["matte_path"]).is_file() for r in rows))
 
-        tasks = [
-            Task(p, tuple(by_id[i] for i in p.entity_ids), bg_by_id[p.background_id], str(out.resolve()), opts)
-            for p in plan.images if not (p.image_id in done and finished(p.image_id))
-        ]
-        rows = [r for i, rs in done.items() if i in planned and finished(i) for r in rs]
+        tasks = [t for t in all_tasks if not finished(t)]
+        rows = [r for t in all_tasks if finished(t) for r in done[t.plan.image_id]]
         summary.reused = len(plan.images) - len(tasks)
         pending, seq, last, n = [], len(parts), time.monotonic(), summary.reused
         if progress:
@@ -164,4 +178,5 @@ def compose(
         _write(manifest, rows)
         for part in parts_dir.glob(f"{prefix}*.parquet") if parts_dir.is_dir() else []:
             part.unlink()
+        summary.removed = _prune(out, opts.split, rows)
     return summary
