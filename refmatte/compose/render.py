@@ -84,14 +84,23 @@ def _cutout(row: dict, out: Path) -> tuple[np.ndarray, tuple[int, int, int, int]
 
 
 def _scaled(rgba: np.ndarray, s: float) -> tuple[np.ndarray, np.ndarray]:
-    """Area-resampled straight colour and alpha (premultiplied while resampling: no fringes)."""
+    """Area-resampled straight colour and alpha (premultiplied while resampling: no fringes).
+
+    The premultiplied product is formed exactly in 16 bits (cv2.multiply) and resampled
+    there, so only the small result is converted to float.
+    """
     h, w = rgba.shape[:2]
     size = (max(1, round(w * s)), max(1, round(h * s)))
-    a = rgba[..., 3].astype(np.float32) / 255.0
-    pre = rgba[..., :3].astype(np.float32) * a[..., None]
+    a8 = np.ascontiguousarray(rgba[..., 3])
+    pre = cv2.multiply(np.ascontiguousarray(rgba[..., :3]), cv2.merge([a8, a8, a8]), dtype=cv2.CV_16U)  # rgb * alpha, <= 65025
+    a16 = a8.astype(np.uint16)
     if s < 1.0:
         pre = cv2.resize(pre, size, interpolation=cv2.INTER_AREA)
-        a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
+        a16 = cv2.resize(a16 * np.uint16(257), size, interpolation=cv2.INTER_AREA)
+        a = a16.astype(np.float32) * np.float32(1 / 65535.0)
+    else:
+        a = a16.astype(np.float32) * np.float32(1 / 255.0)
+    pre = pre.astype(np.float32) * np.float32(1 / 255.0)
     colour = np.where(a[..., None] > 1e-6, pre / np.maximum(a[..., None], 1e-6), 0.0).astype(np.float32)
     return colour, np.clip(a, 0.0, 1.0)
 
