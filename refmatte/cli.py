@@ -246,12 +246,14 @@ def compose_cmd(
     try:
         r = tuple(float(v) for v in ratios.split(","))
         o = tuple(float(v) for v in overlap.split(","))
-        if len(r) != 3 or len(o) != 2 or min(r) < 0 or not 0 <= o[0] <= o[1] <= 1:
+        if len(r) != 3 or len(o) != 2 or min(r) < 0 or sum(r) <= 0 or not 0 <= o[0] <= o[1] <= 1:
             raise ValueError
     except ValueError:
         fail("--ratios takes three non-negative numbers (e.g. 7,2,1) and --overlap two shares 0 <= low <= high <= 1 (e.g. 0.1,0.4).")
     if executor not in ("local", "ray"):
         fail(f"unknown executor {executor!r}; choose local or ray.")
+    if split not in ("train", "test"):
+        fail(f"--split must be train or test, not {split!r}.")
     opts = ComposeOptions(split=split, per_group=per_group, extra=extra, seed=seed, long_side=long_side,
                           min_category_size=min_category_size, ratios=r, overlap=o)
     columns = [TextColumn(f"compose [bold]{split}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
@@ -264,6 +266,8 @@ def compose_cmd(
     p = s.plan
     console.print(f"{split}: {p.groups} groups from {p.pool} entities, balanced to {p.balanced}; "
                   f"{len(p.images)} images: {s.rendered} rendered, {s.reused} already done, {len(s.failed)} could not be placed", soft_wrap=True)
+    if s.unannotated:
+        console.print(f"[yellow]{s.unannotated} kept entities have no category yet and were left out: review them (refmatte labels export).[/]", soft_wrap=True)
     for line in s.failed[:SHOW_REJECTS]:
         console.print(f"  [yellow]{line}[/]", soft_wrap=True)
     console.print(f"wrote {s.manifest}")

@@ -31,6 +31,9 @@ class ImageReadError(Exception):
         self.path = str(path)
         self.detail = detail
 
+    def __reduce__(self):  # picklable: it crosses process boundaries from compose/ingest workers
+        return (type(self), (self.reason, self.path, self.detail))
+
 
 @dataclass
 class Decoded:

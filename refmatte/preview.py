@@ -233,7 +233,8 @@ def render_preview(
     if kind.name == "composites":  # one card per image, holding its entities' rows
         images: dict[str, dict] = {}
         for r in rows:
-            images.setdefault(r["image_id"], dict(image_id=r["image_id"], image_path=r["image_path"], seed=r["seed"], entities=[]))["entities"].append(r)
+            images.setdefault(r["image_id"], dict(image_id=r["image_id"], image_path=r["image_path"], seed=r["seed"],
+                                                  compose_key=r["compose_key"], entities=[]))["entities"].append(r)
         rows = list(images.values())
         kind = Kind(kind.name, "image_id", kind.schema, kind.picture, kind.describe)
     if ids is not None:  # a subset, e.g. the entities exported for review
@@ -244,7 +245,7 @@ def render_preview(
 
     def make(row: dict) -> tuple[str | None, str | None, str | None]:
         """(thumbnail src, None, None), or (None, reason code, detail) when no picture."""
-        key = hashlib.sha1(json.dumps([row.get("source_fingerprint"), row.get("config_hash"), row.get("seed"), thumb_size], default=str).encode()).hexdigest()[:10]
+        key = hashlib.sha1(json.dumps([row.get("source_fingerprint"), row.get("config_hash"), row.get("compose_key"), thumb_size], default=str).encode()).hexdigest()[:10]
         name = f"{row[kind.id_column]}-{key}.webp"
         if thumbs_dir is not None and (thumbs_dir / name).exists():
             return name, None, None

@@ -9,7 +9,7 @@ import pytest
 
 from refmatte.compose import ComposeOptions, compose
 from refmatte.compose.plan import derive_seed, plan_split, split_of
-from refmatte.compose.render import _cutout, _scaled
+from refmatte.compose.render import _background, _cutout, _scaled
 from refmatte.imaging import read_rgb
 from refmatte.ingest import read_rows
 from refmatte.schema import BACKGROUND_SCHEMA, ENTITY_SCHEMA
@@ -62,8 +62,8 @@ def test_reblending_foregrounds_with_the_mattes_gives_the_jpeg(composed, demo):
     backgrounds = {b["background_id"]: b for b in read_rows(m / "backgrounds.parquet", BACKGROUND_SCHEMA)}
     for image_id, r in list(train.groupby("image_id"))[:6]:
         first = r.iloc[0]
-        bg = read_rgb(m / backgrounds[first.background_id]["image_path"]).array
-        bg = cv2.resize(bg, (int(first.width), int(first.height)), interpolation=cv2.INTER_AREA if max(bg.shape) > first.width else cv2.INTER_CUBIC).astype(np.float32)
+        bg = _background(backgrounds[first.background_id], m, max(int(first.width), int(first.height))).astype(np.float32)
+        assert bg.shape[:2] == (first.height, first.width)
         image = np.zeros_like(bg)
         total = np.zeros(bg.shape[:2], np.float32)
         for row, matte in zip(r.itertuples(), mattes_of(m, r)):
@@ -77,7 +77,10 @@ def test_reblending_foregrounds_with_the_mattes_gives_the_jpeg(composed, demo):
         image += (1 - total)[..., None] * bg
         jpeg = cv2.imread(str(m / first.image_path))[..., ::-1].astype(np.float32)
         err = np.abs(jpeg - image)
-        assert err.mean() < 2.0 and np.percentile(err, 99) < 16, image_id  # JPEG quality 95
+        assert err.mean() < 2.0 and np.percentile(err, 99) < 24, image_id  # JPEG quality 95, sharp clip-art edges
+        # exactness: our re-blend, put through the same JPEG encoder, decodes to the stored image
+        ours = cv2.imdecode(cv2.imencode(".jpg", np.clip(np.rint(image), 0, 255).astype(np.uint8)[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])[1], cv2.IMREAD_COLOR)
+        assert np.abs(ours[..., ::-1].astype(np.float32) - jpeg).mean() < 0.05, image_id
 
 
 def test_measured_relations_agree_with_the_composing_relationship(composed):
@@ -112,7 +115,9 @@ def test_ratios_and_balance_over_a_few_hundred_planned_images(demo):
     assert plan.balanced["human"] == 5 * plan.groups and plan.balanced["animal"] == plan.balanced["object"] == plan.groups
     sup = {e["entity_id"]: e["supercategory"] for e in entities}
     drawn = pd.Series([sup[i] for p in plan.images for i in p.entity_ids]).value_counts(normalize=True)
-    assert drawn["human"] > drawn["animal"] and drawn["human"] > drawn["object"]
+    # each image draws 2-3 of its group's 7 members uniformly: expect 5/7 humans, 1/7 animals, 1/7 objects
+    assert drawn["human"] == pytest.approx(5 / 7, abs=0.05)
+    assert drawn["animal"] == pytest.approx(1 / 7, abs=0.04) and drawn["object"] == pytest.approx(1 / 7, abs=0.04)
     assert all(len(p.entity_ids) == 2 for p in plan.images if p.arrangement == "depth")
 
 
@@ -154,7 +159,8 @@ def test_same_bytes_for_any_worker_count_and_after_a_kill(demo, tmp_path, monkey
     monkeypatch.setattr(run, "render", dying)
     with pytest.raises(KeyboardInterrupt):
         compose(killed, opts, workers=1)
-    assert not (killed / "test.parquet").exists() and list((killed / ".parts").glob("compose-test-*"))
+    assert len(pd.read_parquet(killed / "test.parquet")) == 0  # names only what stays valid: nothing yet
+    assert list((killed / ".parts").glob("compose-test-*"))
     monkeypatch.setattr(run, "render", real)
     s = compose(killed, opts, workers=1)
     assert s.reused == 3 and not list(killed.rglob(".*.tmp"))
@@ -196,3 +202,47 @@ def test_rerun_reuses_only_matching_images_and_prunes_the_rest(demo, tmp_path):
     rows = pd.read_parquet(m / "test.parquet")
     files = {p.relative_to(m).as_posix() for d in ("images/test", "mattes/test") for p in (m / d).iterdir()}
     assert files == set(rows.image_path) | set(rows.matte_path) and smaller.removed > 0
+
+
+def test_a_broken_cache_fails_its_images_not_the_run(demo, tmp_path):
+    m = tmp_path / "m"
+    shutil.copytree(demo / "manifests", m, ignore=shutil.ignore_patterns("images", "mattes", "train.parquet", "test.parquet"))
+    e = pd.read_parquet(m / "entities.parquet")
+    opts = ComposeOptions(split="test", per_group=3, min_category_size=1, long_side=320)
+    victim = plan_split(read_rows(m / "entities.parquet", ENTITY_SCHEMA), read_rows(m / "backgrounds.parquet", BACKGROUND_SCHEMA), opts).images[0].entity_ids[0]
+    (m / e.set_index("entity_id").loc[victim, "rgba_path"]).unlink()
+    s = compose(m, opts, workers=2)  # a worker's exception must come back as a sentence, not hang the pool
+    assert s.failed and all(victim[:8] in f or "ImageReadError" in f or "missing" in f for f in s.failed)
+    assert s.rendered + len(s.failed) == len(s.plan.images)
+
+
+def test_a_run_killed_with_other_options_cannot_leave_stale_reuse(demo, tmp_path, monkeypatch):
+    import refmatte.compose.run as run
+
+    m = tmp_path / "m"
+    shutil.copytree(demo / "manifests", m, ignore=shutil.ignore_patterns("images", "mattes", "train.parquet", "test.parquet"))
+    small = ComposeOptions(split="test", per_group=2, min_category_size=1, long_side=320)
+    compose(m, small)
+    reference = {k: v for k, v in _tree(m).items() if k.startswith(("images/", "mattes/", "test.parquet"))}
+    real, calls = run.render, {"n": 0}
+
+    def dying(task):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(task)
+
+    monkeypatch.setattr(run, "render", dying)
+    with pytest.raises(KeyboardInterrupt):  # another size overwrites the first images, then dies
+        compose(m, ComposeOptions(split="test", per_group=2, min_category_size=1, long_side=400))
+    monkeypatch.setattr(run, "render", real)
+    compose(m, small)
+    assert {k: v for k, v in _tree(m).items() if k.startswith(("images/", "mattes/", "test.parquet"))} == reference
+
+
+def test_depth_overlap_stays_in_range_and_entities_in_frame(composed):
+    _, train, test = composed
+    rows = pd.concat([train, test])
+    assert ((rows.y + (rows.crop_y1 - rows.crop_y0) * rows.scale) <= rows.height + 1).all()
+    back = rows[(rows.arrangement == "depth") & (rows.slot == 0)]
+    assert ((1 - back.visible_fraction) <= 0.4 + 0.05).all()  # hidden share of the back entity, alpha-weighted

@@ -89,10 +89,14 @@ def _balanced(ids_by_super: dict[str, list[str]], rng: np.random.Generator) -> t
 def plan_split(entities: list[dict], backgrounds: list[dict], opts: ComposeOptions) -> Plan:
     """The images of ``opts.split``. ``entities``: annotated, kept rows; ``backgrounds``: kept rows."""
     splits = split_of(entities, opts.min_category_size)
+    if opts.per_group == 0 and opts.extra == 0:
+        raise ValueError("nothing to compose: give --per-group or --extra above 0.")
+    if sum(opts.ratios) <= 0:
+        raise ValueError("--ratios must not all be 0.")
     mine = sorted((e for e in entities if splits[e["entity_id"]] == opts.split), key=lambda e: e["entity_id"])
-    bgs = sorted((b["background_id"] for b in backgrounds if b["source_split"] == opts.split)) or sorted(b["background_id"] for b in backgrounds)
+    bgs = sorted(b["background_id"] for b in backgrounds if b["source_split"] == opts.split)
     if not bgs:
-        raise ValueError("no backgrounds to compose on; run `refmatte backgrounds` first.")
+        raise ValueError(f"no {opts.split} backgrounds to compose on; ingest some with `refmatte backgrounds` (BG-20k's testval is test).")
     by_super = {s: [e["entity_id"] for e in mine if e["supercategory"] == s] for s in SUPERS}
     missing = [s for s in SUPERS if not by_super[s]]
     if missing:
@@ -112,9 +116,14 @@ def plan_split(entities: list[dict], backgrounds: list[dict], opts: ComposeOptio
         seed = derive_seed(opts.seed, opts.split, index)
         r = np.random.default_rng(seed)
         arrangement = ARRANGEMENTS[int(r.choice(3, p=p))]
-        distinct = sorted(set(pool))
-        n = 2 if arrangement == "depth" or len(distinct) < 3 else int(r.integers(2, 4))
-        chosen = tuple(distinct[i] for i in r.choice(len(distinct), n, replace=False))
+        n = 2 if arrangement == "depth" or len(set(pool)) < 3 else int(r.integers(2, 4))
+        for _ in range(100):  # draw slots of the group (so 5:1:1 holds), never one entity twice
+            chosen = tuple(pool[i] for i in r.choice(len(pool), n, replace=False))
+            if len(set(chosen)) == n:
+                break
+        else:
+            distinct = sorted(set(pool))
+            chosen = tuple(distinct[i] for i in r.choice(len(distinct), n, replace=False))
         bg = bgs[int(r.integers(len(bgs)))]
         plan.images.append(ImagePlan(f"{opts.split}-{index:06d}", opts.split, index, seed, group, arrangement, chosen, bg))
         index += 1

@@ -24,7 +24,7 @@ from refmatte.atomic import atomic_write_bytes
 from refmatte.compose.plan import ComposeOptions, ImagePlan
 from refmatte.imaging import read_rgb, read_rgba
 
-VERSION = 1  # bump when rendering changes: every image is redrawn
+VERSION = 2  # bump when rendering changes: every image is redrawn (2: 16-bit resampling)
 
 
 class PlacementError(Exception):

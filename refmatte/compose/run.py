@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from refmatte.atomic import atomic_path, exclusive, remove_stale_temps
 from refmatte.compose.plan import ComposeOptions, Plan, plan_split
-from refmatte.compose.render import PlacementError, Task, render, task_key
+from refmatte.compose.render import ENTITY_ATTRIBUTES, PlacementError, Task, render, task_key
 from refmatte.ingest import BACKGROUNDS, ENTITIES, FLUSH_SECONDS, PARTS_DIR, read_rows
 from refmatte.schema import BACKGROUND_SCHEMA, COMPOSITE_SCHEMA, ENTITY_SCHEMA, conform
 
@@ -34,13 +34,17 @@ class ComposeSummary:
     reused: int = 0
     failed: list[str] = field(default_factory=list)  # placement errors, one sentence each
     removed: int = 0  # image and matte files of this split no longer in the manifest
+    unannotated: int = 0  # kept entities left out because they have no category yet
 
 
 def _render_safe(task: Task) -> tuple[str, list[dict] | None, str | None]:
+    """Render one image; any failure comes back as one sentence (never an exception across processes)."""
     try:
         return task.plan.image_id, render(task), None
     except PlacementError as e:
         return task.plan.image_id, None, str(e)
+    except Exception as e:  # a cache or background that vanished or broke since ingest, ...
+        return task.plan.image_id, None, f"{task.plan.image_id}: {type(e).__name__}: {e}"
 
 
 def _init_worker() -> None:
@@ -129,11 +133,12 @@ def compose(
         unannotated = [r["entity_id"] for r in entities if r["supercategory"] is None]
         if len(unannotated) == len(entities):
             raise ValueError(f"no entity of {ENTITIES.path(out)} has a category yet; run `refmatte annotate --out {out}` first.")
+        skipped_unannotated = len(unannotated)
         entities = [r for r in entities if r["supercategory"] is not None]  # the rest need review before composing
         backgrounds = [r for r in read_rows(BACKGROUNDS.path(out), BACKGROUND_SCHEMA) if r["reject_reason"] is None]
         plan = plan_split(entities, backgrounds, opts)
         manifest = out / f"{opts.split}.parquet"
-        summary = ComposeSummary(manifest, plan)
+        summary = ComposeSummary(manifest, plan, unannotated=skipped_unannotated)
         by_id = {e["entity_id"]: e for e in entities}
         bg_by_id = {b["background_id"]: b for b in backgrounds}
 
@@ -156,7 +161,18 @@ def compose(
                     and (out / rows[0]["image_path"]).is_file() and all((out / r["matte_path"]).is_file() for r in rows))
 
         tasks = [t for t in all_tasks if not finished(t)]
-        rows = [r for t in all_tasks if finished(t) for r in done[t.plan.image_id]]
+        rows = []
+        for t in all_tasks:
+            if finished(t):  # reused: plan-level fields and entity attributes are refreshed
+                for r in done[t.plan.image_id]:
+                    e = by_id[r["entity_id"]]
+                    rows.append(r | {"group": t.plan.group} | {c: e.get(c) for c in ENTITY_ATTRIBUTES})
+        # Before any file is overwritten, the manifest names only what stays valid and the
+        # parts are gone: a run killed now leaves nothing that points at redrawn files.
+        _write(manifest, rows)
+        for part in parts:
+            part.unlink()
+        parts = []
         summary.reused = len(plan.images) - len(tasks)
         pending, seq, last, n = [], len(parts), time.monotonic(), summary.reused
         if progress:
