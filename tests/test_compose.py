@@ -130,6 +130,22 @@ def test_long_tail_categories_move_to_train(demo):
     assert derive_seed(0, "train", 1) != derive_seed(0, "train", 2) == derive_seed(0, "train", 2)
 
 
+def die_at_render(monkeypatch, n):
+    """Make the n-th image render raise KeyboardInterrupt (a kill); returns the real render."""
+    import refmatte.compose.run as run
+
+    real, calls = run.render, {"n": 0}
+
+    def dying(task):
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise KeyboardInterrupt
+        return real(task)
+
+    monkeypatch.setattr(run, "render", dying)
+    return real
+
+
 def _tree(folder):
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and "/." not in "/" + p.relative_to(folder).as_posix()}
 
@@ -148,15 +164,7 @@ def test_same_bytes_for_any_worker_count_and_after_a_kill(demo, tmp_path, monkey
     killed = tmp_path / "killed"
     shutil.copytree(demo / "manifests", killed, ignore=shutil.ignore_patterns("images", "mattes", "train.parquet", "test.parquet"))
     monkeypatch.setattr(run, "FLUSH_SECONDS", -1.0)
-    real, calls = run.render, {"n": 0}
-
-    def dying(task):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise KeyboardInterrupt
-        return real(task)
-
-    monkeypatch.setattr(run, "render", dying)
+    real = die_at_render(monkeypatch, 4)
     with pytest.raises(KeyboardInterrupt):
         compose(killed, opts, workers=1)
     assert len(pd.read_parquet(killed / "test.parquet")) == 0  # names only what stays valid: nothing yet
@@ -224,15 +232,7 @@ def test_a_run_killed_with_other_options_cannot_leave_stale_reuse(demo, tmp_path
     small = ComposeOptions(split="test", per_group=2, min_category_size=1, long_side=320)
     compose(m, small)
     reference = {k: v for k, v in _tree(m).items() if k.startswith(("images/", "mattes/", "test.parquet"))}
-    real, calls = run.render, {"n": 0}
-
-    def dying(task):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real(task)
-
-    monkeypatch.setattr(run, "render", dying)
+    real = die_at_render(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):  # another size overwrites the first images, then dies
         compose(m, ComposeOptions(split="test", per_group=2, min_category_size=1, long_side=400))
     monkeypatch.setattr(run, "render", real)
