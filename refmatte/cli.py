@@ -273,6 +273,28 @@ def compose_cmd(
     console.print(f"wrote {s.manifest}")
 
 
+@app.command("express")
+def express_cmd(
+    manifest: Path = typer.Argument(..., help="A composite manifest (train.parquet, test.parquet)."),
+    seed: int = typer.Option(0, help="Seed of the word choices (combined with each image's seed)."),
+    per_entity: int = typer.Option(4, min=1, help="Expressions per entity, spread over basic, absolute and relative."),
+    colour: str = typer.Option("css3", help="Colour words: css3 (paper style: lightpink, dimgray) or basic (red, gray)."),
+) -> None:
+    """Regenerate the expressions of MANIFEST without recomposing (another seed or grammar).
+
+    Every expression is checked against its scene: it fits its entity and no other.
+    """
+    from refmatte.express import express_manifest
+
+    try:
+        rows = express_manifest(manifest, seed, per_entity, colour)
+    except (ValueError, OSError) as e:
+        fail(str(e))
+    n = sum(len(r["expressions"]) for r in rows)
+    notes = sum(len(r["expression_notes"]) for r in rows)
+    console.print(f"wrote {n} expressions for {len(rows)} entities into {manifest}" + (f"; {notes} could not be made unambiguous (expression_notes)" if notes else ""), soft_wrap=True)
+
+
 DEMO_COMPOSE = (("train", 2), ("test", 2))
 
 

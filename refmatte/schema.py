@@ -153,6 +153,13 @@ COMPOSITE_SCHEMA = pa.schema(
         col("gender", pa.string(), "-", "female / male (humans with a face)."),
         col("age_group", pa.string(), "-", "child, teenager, young, adult, senior."),
         col("clothes", pa.list_(pa.string()), "-", "Clothes words."),
+        col("keyword", pa.string(), "-", "Keyword setting: the entity's entry-level category name."),
+        col("keyword_valid", pa.bool_(), "-", "False when another entity of the image shares the category or a synonym (the paper filters such images in the keyword setting)."),
+        col("expressions", pa.list_(pa.string()), "-", "Referring expressions (expression setting), each checked to fit this entity and no other of the image."),
+        col("expression_forms", pa.list_(pa.string()), "-", "Form of each expression: basic, absolute or relative (same order)."),
+        col("expression_extra_attributes", pa.list_(pa.int8()), "count", "Attributes added to each expression to make it unambiguous (same order)."),
+        col("expression_notes", pa.list_(pa.string()), "-", "Why fewer expressions than asked: forms that could not single out the entity."),
+        col("expressions_by", pa.string(), "-", "Provenance: grammar version, seed, expressions per entity, colour style."),
     ]
 )
 

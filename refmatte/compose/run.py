@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from refmatte.atomic import atomic_path, exclusive, remove_stale_temps
 from refmatte.compose.plan import ComposeOptions, Plan, plan_split
 from refmatte.compose.render import ENTITY_ATTRIBUTES, PlacementError, Task, render, task_key
+from refmatte.express.run import express_rows
 from refmatte.ingest import BACKGROUNDS, ENTITIES, FLUSH_SECONDS, PARTS_DIR, read_rows
 from refmatte.schema import BACKGROUND_SCHEMA, COMPOSITE_SCHEMA, ENTITY_SCHEMA, conform
 
@@ -191,7 +192,7 @@ def compose(
                 parts_dir.mkdir(exist_ok=True)
                 _write(parts_dir / f"{prefix}{seq:06d}.parquet", pending)
                 pending, seq, last = [], seq + 1, time.monotonic()
-        _write(manifest, rows)
+        _write(manifest, express_rows(rows, opts.seed))
         for part in parts_dir.glob(f"{prefix}*.parquet") if parts_dir.is_dir() else []:
             part.unlink()
         summary.removed = _prune(out, opts.split, rows)

@@ -1,0 +1,44 @@
+"""Expressions for every (image, entity) row of a composite manifest: in compose, or again later."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from refmatte.atomic import atomic_path
+from refmatte.express.engine import express_image
+from refmatte.schema import COMPOSITE_SCHEMA, conform
+
+VERSION = 1
+STYLES = ("css3", "basic")
+
+
+def express_rows(rows: list[dict], seed: int = 0, per_entity: int = 4, colour_style: str = "css3") -> list[dict]:
+    """``rows`` with the expression columns filled, image by image (pure: same rows, same text)."""
+    if colour_style not in STYLES:
+        raise ValueError(f"colour style must be one of {', '.join(STYLES)}, not {colour_style!r}.")
+    by_image: dict[str, list[dict]] = {}
+    for r in rows:
+        by_image.setdefault(r["image_id"], []).append(r)
+    out = []
+    by = f"express/{VERSION} seed={seed} per_entity={per_entity} colour={colour_style}"
+    for image_rows in by_image.values():
+        scene = sorted(image_rows, key=lambda r: r["slot"])
+        for r, texts in zip(scene, express_image(scene, (scene[0]["seed"] ^ seed) & ((1 << 63) - 1), per_entity, colour_style)):
+            out.append(r | texts | {"expressions_by": by})
+    return out
+
+
+def express_manifest(manifest: Path, seed: int = 0, per_entity: int = 4, colour_style: str = "css3") -> list[dict]:
+    """Regenerate the expressions of a composite manifest in place (atomically); returns the rows."""
+    try:
+        table = pq.read_table(manifest)
+    except (OSError, pa.ArrowInvalid) as e:
+        raise ValueError(f"{manifest} is not a readable Parquet manifest ({e}).") from None
+    rows = express_rows(conform(table, COMPOSITE_SCHEMA, str(manifest)).to_pylist(), seed, per_entity, colour_style)
+    rows.sort(key=lambda r: (r["image_id"], r["slot"]))
+    with atomic_path(manifest) as tmp:
+        pq.write_table(pa.Table.from_pylist(rows, schema=COMPOSITE_SCHEMA), tmp, compression="zstd")
+    return rows

@@ -1,0 +1,109 @@
+"""Expressions: every one names its target, fits it alone, reads right; keyword_valid rule."""
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from refmatte.express.engine import FORMS, express_entity, names, one_expression
+from refmatte.express.grammar import RELATION_WORDS
+
+CONNECTIVES = ("and", "which", "that", "who", "is", "are", "of", "the", "a", "an", "in")
+
+
+@pytest.fixture(scope="module")
+def scenes(demo):
+    """Scenes as the engine sees them: Arrow rows (lists and None, not numpy and NaN)."""
+    import pyarrow.parquet as pq
+
+    by_image = {}
+    for s in ("train", "test"):
+        for r in pq.read_table(demo / "manifests" / f"{s}.parquet").to_pylist():
+            by_image.setdefault(r["image_id"], []).append(r)
+    return [sorted(rows, key=lambda r: r["slot"]) for rows in by_image.values()]
+
+
+def _independent_fit(e, facts, scene):
+    """A second, separate reading of the facts (not the engine's own evaluator)."""
+    for f in facts:
+        kind = f[0]
+        if kind == "name" and f[1] != e["category"] and f[1] not in list(e["synonyms"] if e["synonyms"] is not None else []):
+            return False
+        if kind == "color" and f[1] != e["color_name"]:
+            return False
+        if kind in ("transparent", "salient", "gender", "age_group") and e[kind] != f[1]:
+            return False
+        if kind == "clothes" and f[1] not in list(e["clothes"] if e["clothes"] is not None else []):
+            return False
+        if kind == "position" and not (f[1] in list(e["extremes"]) or (f[1] == "middle" and e["position_h"] == "middle")):
+            return False
+        if kind == "relation" and not any(r["relation"] == f[1] and _independent_fit(scene[r["other"]], f[2], scene) for r in e["relations"]):
+            return False
+    return True
+
+
+def test_every_expression_names_its_target_and_fits_it_alone(scenes):
+    made = 0
+    for scene in scenes:
+        for t in scene:
+            for form in FORMS:
+                rng = np.random.default_rng([t["seed"], t["slot"], FORMS.index(form)])
+                e = one_expression(t, scene, form, rng)
+                if e is None:
+                    continue
+                made += 1
+                assert any(re.search(rf"\b{re.escape(n)}\b", e.text) for n in names(t)), e.text
+                fits = [o["slot"] for o in scene if _independent_fit(o, e.facts, scene)]
+                assert fits == [t["slot"]], (e.text, e.facts)
+                if form == "relative":
+                    rel = next(f for f in e.facts if f[0] == "relation")
+                    assert any(w in e.text for w in RELATION_WORDS[rel[1]])
+                    other_name = next(f[1] for f in rel[2] if f[0] == "name")
+                    assert other_name in e.text
+    assert made > 100
+
+
+def test_text_reads_right(demo):
+    rows = pd.concat([pd.read_parquet(demo / "manifests" / f"{s}.parquet") for s in ("train", "test")])
+    texts = [t for ex in rows.expressions for t in ex]
+    assert len(texts) >= 3 * len(rows)
+    for t in texts:
+        words = t.split()
+        assert all(a != b for a, b in zip(words, words[1:])), t
+        assert words[-1] not in CONNECTIVES and words[0] in ("the", "a", "an"), t
+        assert not re.search(r"\ba [aeiou]", t), t
+
+
+def test_keyword_valid_is_exactly_the_shared_category_rule(demo):
+    rows = pd.concat([pd.read_parquet(demo / "manifests" / f"{s}.parquet") for s in ("train", "test")])
+    for _, img in rows.groupby("image_id"):
+        for r in img.itertuples():
+            mine = {r.category, *list(r.synonyms)}
+            shared = any(mine & {o.category, *list(o.synonyms)} for o in img.itertuples() if o.slot != r.slot)
+            assert r.keyword == r.category and r.keyword_valid == (not shared)
+
+
+def test_demo_share_of_expressions_that_needed_an_extra_attribute(demo):
+    rows = pd.concat([pd.read_parquet(demo / "manifests" / f"{s}.parquet") for s in ("train", "test")])
+    extra = [x for xs in rows.expression_extra_attributes for x in xs]
+    assert len(extra) > 0 and 0 <= sum(x > 0 for x in extra) / len(extra) <= 1
+    assert set(f for fs in rows.expression_forms for f in fs) == set(FORMS)
+
+
+def test_express_command_regenerates_with_another_seed(demo, tmp_path):
+    import shutil
+
+    from refmatte.cli import app
+
+    shutil.copy(demo / "manifests/test.parquet", tmp_path / "test.parquet")
+    before = pd.read_parquet(tmp_path / "test.parquet")
+    r = CliRunner().invoke(app, ["express", str(tmp_path / "test.parquet"), "--seed", "5", "--colour", "basic"])
+    assert r.exit_code == 0, r.output
+    after = pd.read_parquet(tmp_path / "test.parquet")
+    assert list(after.image_id) == list(before.image_id) and list(after.matte_path) == list(before.matte_path)
+    assert list(after.expressions.map(list)) != list(before.expressions.map(list))
+    assert after.expressions_by.str.contains("seed=5").all()
+    r = CliRunner().invoke(app, ["express", str(tmp_path / "test.parquet"), "--colour", "pastel"])
+    assert r.exit_code == 2 and "colour style must be one of css3, basic" in r.output
