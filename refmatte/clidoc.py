@@ -63,9 +63,11 @@ def render_all() -> dict[str, str]:
     """Every generated doc: file name under docs/ -> content."""
     from clipmat.cli import app as clipmat_app
     from refmatte.cli import app as refmatte_app
+    from refmatte.express.docs import render_expressions_doc
     from refmatte.schema import render_datasheet
 
     return {
         "datasheet.md": render_datasheet(),
+        "expressions.md": render_expressions_doc(),
         "cli.md": render_cli_reference({"refmatte": refmatte_app, "clipmat": clipmat_app}) + "\n" + render_sources(),
     }

@@ -107,3 +107,25 @@ def test_express_command_regenerates_with_another_seed(demo, tmp_path):
     assert after.expressions_by.str.contains("seed=5").all()
     r = CliRunner().invoke(app, ["express", str(tmp_path / "test.parquet"), "--colour", "pastel"])
     assert r.exit_code == 2 and "colour style must be one of css3, basic" in r.output
+
+
+def test_stats_prints_table_1_of_the_manifests(demo):
+    import pyarrow.parquet as pq
+
+    from refmatte.cli import app
+    from refmatte.express.stats import table1, word_counts
+
+    paths = [demo / "manifests" / f"{s}.parquet" for s in ("train", "test")]
+    rows = [r for p in paths for r in pq.read_table(p).to_pylist()]
+    t = {(r["split"], r["setting"]): r for r in table1(rows)}
+    test = [r for r in rows if r["split"] == "test"]
+    assert t[("test", "expression")]["images"] == len({r["image_id"] for r in test})
+    assert t[("test", "expression")]["texts"] == sum(len(r["expressions"]) for r in test)
+    assert t[("test", "keyword")]["images"] == len({r["image_id"] for r in test} - {r["image_id"] for r in test if not r["keyword_valid"]})
+    words = word_counts(rows)
+    texts = [x for r in rows for x in r["expressions"]]
+    assert sum(words["forms"].values()) == len(texts)
+    relative = sum(f == "relative" for r in rows for f in r["expression_forms"])
+    assert sum(words["relation words"].values()) >= relative  # one relation phrase per relative expression, counted once
+    r = CliRunner().invoke(app, ["stats", *map(str, paths)])
+    assert r.exit_code == 0 and "Table 1" in r.output and "forms: basic" in r.output

@@ -100,11 +100,13 @@ def _describe(e: dict, scene: list[dict], rng, colour_style: str, k: int, forbid
     pool = [a for a in attributes(e, colour_style) if not (a[0] == "gender" and (name in GENDERED or forbid_gender))]
     order = [pool[i] for i in rng.permutation(len(pool))]
     facts = [("name", name)] + [a[:2] for a in order[:k]]
+    left = [a[:2] for a in order[k:]]
     extra = 0
-    for a in order[k:]:
-        if referents(facts, scene, colour_style) == [e["slot"]]:
-            break
-        facts.append(a[:2])
+    while left and referents(facts, scene, colour_style) != [e["slot"]]:
+        # greedy: the attribute that rules out the most other entities (first drawn wins ties)
+        best = min(left, key=lambda a: len(referents(facts + [a], scene, colour_style)))
+        facts.append(best)
+        left.remove(best)
         extra += 1
     return facts, extra
 
@@ -152,7 +154,7 @@ def one_expression(t: dict, scene: list[dict], form: str, rng, colour_style: str
             # one more attribute of the target, when one is left, before drawing again
             left = [a[:2] for a in attributes(t, colour_style) if a[:2] not in facts and not (a[0] == "gender" and facts[0][1] in GENDERED)]
             if left:
-                facts.insert(1, left[int(rng.integers(len(left)))])
+                facts.insert(1, min(left, key=lambda a: len(referents(facts + [a], scene, colour_style))))
                 extra += 1
             if referents(facts, scene, colour_style) != [t["slot"]]:
                 continue
