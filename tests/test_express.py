@@ -5,6 +5,8 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from refmatte.express.engine import FORMS, express_entity, names, one_expression
@@ -129,3 +131,46 @@ def test_stats_prints_table_1_of_the_manifests(demo):
     assert sum(words["relation words"].values()) >= relative  # one relation phrase per relative expression, counted once
     r = CliRunner().invoke(app, ["stats", *map(str, paths)])
     assert r.exit_code == 0 and "Table 1" in r.output and "forms: basic" in r.output
+
+
+CATS = {"woman": ("human", ["lady"]), "man": ("human", ["gentleman"]), "dog": ("animal", ["doggy"]), "car": ("object", ["auto"]),
+        "wine glass": ("object", ["goblet"])}
+
+
+@st.composite
+def scene_strategy(draw):
+    n = draw(st.integers(2, 3))
+    vertical = draw(st.booleans())
+    scene = []
+    for k in range(n):
+        cat = draw(st.sampled_from(sorted(CATS)))
+        sup, syn = CATS[cat]
+        near, far = ("above", "below") if vertical else ("left of", "right of")
+        rels = [dict(other=j, relation=near if k < j else far) for j in range(n) if j != k]
+        extremes = (["topmost"] if vertical else ["leftmost"]) if k == 0 else (["bottommost"] if vertical else ["rightmost"]) if k == n - 1 else []
+        scene.append(dict(
+            slot=k, category=cat, supercategory=sup, synonyms=list(syn),
+            color_name=draw(st.sampled_from(["crimson", "steelblue", None])), color_basic=None,
+            transparent=draw(st.booleans()), salient=draw(st.booleans()),
+            gender=draw(st.sampled_from(["female", "male", None])) if sup == "human" else None,
+            age_group=draw(st.sampled_from(["young", "senior", None])) if sup == "human" else None,
+            clothes=draw(st.sampled_from([[], ["denim"], ["knit", "lace"]])) if sup == "human" else [],
+            extremes=extremes, position_h="middle" if (not vertical and 0 < k < n - 1) else ("left" if k == 0 else "right"),
+            relations=rels, seed=0,
+        ))
+    return scene
+
+
+@settings(max_examples=150, deadline=None)
+@given(scene=scene_strategy(), seed=st.integers(0, 2**32 - 1))
+def test_generated_scenes_get_only_unambiguous_well_formed_expressions(scene, seed):
+    for t in scene:
+        texts = express_entity(t, scene, 4, np.random.default_rng([seed, t["slot"]]))
+        assert texts.keyword == t["category"]
+        assert texts.keyword_valid == (not any({o["category"], *o["synonyms"]} & {t["category"], *t["synonyms"]} for o in scene if o["slot"] != t["slot"]))
+        assert len(texts.expressions) + len(texts.notes) >= 1
+        for e in texts.expressions:
+            assert [o["slot"] for o in scene if _independent_fit(o, e.facts, scene)] == [t["slot"]], (e.text, e.facts)
+            assert any(re.search(rf"\b{re.escape(n)}\b", e.text) for n in names(t)), e.text
+            words = e.text.split()
+            assert all(a != b for a, b in zip(words, words[1:])) and words[-1] not in CONNECTIVES, e.text
