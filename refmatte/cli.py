@@ -232,6 +232,8 @@ def compose_cmd(
     min_category_size: int = typer.Option(5, min=1, help="Categories with fewer entities (all splits) are long-tail and move to train."),
     ratios: str = typer.Option("7,2,1", help="horizontal (left/right) : vertical (top/bottom) : depth (in front of/behind)."),
     overlap: str = typer.Option("0.1,0.4", help="Depth images: range of the back entity's area hidden by the front one."),
+    expressions_per_entity: int = typer.Option(4, min=1, help="Referring expressions per entity, spread over basic, absolute and relative."),
+    colour: str = typer.Option("css3", help="Colour words in expressions: css3 (paper style) or basic."),
     executor: str = typer.Option("local", help="local (--workers processes) or ray (pip install 'refmatte[ray]'); same output."),
     address: Optional[str] = typer.Option(None, help="ray only: address of the cluster (e.g. ray://head:10001); default a local Ray instance. OUT must be on a filesystem every node sees."),
 ) -> None:
@@ -254,8 +256,11 @@ def compose_cmd(
         fail(f"unknown executor {executor!r}; choose local or ray.")
     if split not in ("train", "test"):
         fail(f"--split must be train or test, not {split!r}.")
+    if colour not in ("css3", "basic"):
+        fail(f"--colour must be css3 or basic, not {colour!r}.")
     opts = ComposeOptions(split=split, per_group=per_group, extra=extra, seed=seed, long_side=long_side,
-                          min_category_size=min_category_size, ratios=r, overlap=o)
+                          min_category_size=min_category_size, ratios=r, overlap=o,
+                          expressions_per_entity=expressions_per_entity, colour_style=colour)
     columns = [TextColumn(f"compose [bold]{split}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
     try:
         with Progress(*columns, console=console, transient=True) as bar:
@@ -277,7 +282,7 @@ def compose_cmd(
 def express_cmd(
     manifest: Path = typer.Argument(..., help="A composite manifest (train.parquet, test.parquet)."),
     seed: int = typer.Option(0, help="Seed of the word choices (combined with each image's seed)."),
-    per_entity: int = typer.Option(4, min=1, help="Expressions per entity, spread over basic, absolute and relative."),
+    per_entity: int = typer.Option(4, "--expressions-per-entity", min=1, help="Expressions per entity, spread over basic, absolute and relative."),
     colour: str = typer.Option("css3", help="Colour words: css3 (paper style: lightpink, dimgray) or basic (red, gray)."),
 ) -> None:
     """Regenerate the expressions of MANIFEST without recomposing (another seed or grammar).

@@ -41,7 +41,14 @@ def _independent_fit(e, facts, scene):
             return False
         if kind == "position" and not (f[1] in list(e["extremes"]) or (f[1] == "middle" and e["position_h"] == "middle")):
             return False
-        if kind == "relation" and not any(r["relation"] == f[1] and _independent_fit(scene[r["other"]], f[2], scene) for r in e["relations"]):
+        if kind == "relation" and f[1] == "next to":  # horizontal neighbours, nothing between their centroids
+            def neighbour(o):
+                lo, hi = sorted((e["centroid_x"], o["centroid_x"]))
+                return o is not e and abs(o["centroid_x"] - e["centroid_x"]) > 0 and not any(lo < x["centroid_x"] < hi for x in scene)
+            if not any(neighbour(o) and any(r["other"] == o["slot"] and r["relation"] in ("left of", "right of") for r in e["relations"])
+                       and _independent_fit(o, f[2], scene) for o in scene):
+                return False
+        elif kind == "relation" and not any(r["relation"] == f[1] and _independent_fit(scene[r["other"]], f[2], scene) for r in e["relations"]):
             return False
     return True
 

@@ -34,6 +34,8 @@ class ComposeOptions:
     margin: float = 0.02  # share of the canvas side kept between entities and measured relations
     max_trials: int = 200
     jpeg_quality: int = 95
+    expressions_per_entity: int = 4
+    colour_style: str = "css3"  # colour words of the expressions: css3 or basic
 
     def as_dict(self) -> dict:
         from dataclasses import asdict

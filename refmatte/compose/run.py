@@ -192,7 +192,7 @@ def compose(
                 parts_dir.mkdir(exist_ok=True)
                 _write(parts_dir / f"{prefix}{seq:06d}.parquet", pending)
                 pending, seq, last = [], seq + 1, time.monotonic()
-        _write(manifest, express_rows(rows, opts.seed))
+        _write(manifest, express_rows(rows, opts.seed, opts.expressions_per_entity, opts.colour_style))
         for part in parts_dir.glob(f"{prefix}*.parquet") if parts_dir.is_dir() else []:
             part.unlink()
         summary.removed = _prune(out, opts.split, rows)

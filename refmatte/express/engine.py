@@ -29,6 +29,22 @@ def _list(value) -> list:
     return [] if value is None else list(value)
 
 
+def relations(e: dict, scene: list[dict]) -> list[dict]:
+    """The measured relations of ``e``, plus "next to" for a horizontal neighbour with no
+    entity of the image between their centroids."""
+    out = _list(e.get("relations"))
+    for r in list(out):
+        if r["relation"] in ("left of", "right of"):
+            o = scene[r["other"]]
+            lo, hi = sorted((e.get("centroid_x"), o.get("centroid_x")), key=lambda v: -1 if v is None else v)
+            if lo is None:
+                continue
+            between = any(x["slot"] not in (e["slot"], o["slot"]) and x.get("centroid_x") is not None and lo < x["centroid_x"] < hi for x in scene)
+            if not between:
+                out.append(dict(other=r["other"], relation="next to"))
+    return out
+
+
 def names(e: dict) -> list[str]:
     return [e["category"], *[s for s in _list(e.get("synonyms")) if s != e["category"]]]
 
@@ -64,7 +80,7 @@ def holds(e: dict, fact: tuple, scene: list[dict], colour_style: str) -> bool:
         return fact[1] in _list(e.get("extremes")) or (fact[1] == "middle" and e.get("position_h") == "middle")
     if kind == "relation":  # (relation, facts of the other entity)
         _, relation, other = fact
-        return any(r["relation"] == relation and matches(scene[r["other"]], other, scene, colour_style) for r in _list(e.get("relations")))
+        return any(r["relation"] == relation and matches(scene[r["other"]], other, scene, colour_style) for r in relations(e, scene))
     raise ValueError(kind)
 
 
@@ -142,7 +158,7 @@ def one_expression(t: dict, scene: list[dict], form: str, rng, colour_style: str
             facts.append(("position", spot))
             tail = f" {g.pick(g.POSITION_WORDS[spot], rng)} the {g.pick(g.FRAME_WORDS, rng)}"
         elif form == "relative":
-            rels = [r for r in _list(t.get("relations")) if r["relation"] in g.RELATION_WORDS]
+            rels = [r for r in relations(t, scene) if r["relation"] in g.RELATION_WORDS]
             if not rels:
                 return None
             r = rels[int(rng.integers(len(rels)))]

@@ -20,6 +20,7 @@ RELATION_WORDS: dict[str, tuple[str, ...]] = {
     "right of": ("to the right of", "on the right side of", "right of"),
     "above": ("above", "over", "higher than"),
     "below": ("below", "under", "underneath", "beneath"),
+    "next to": ("next to", "beside", "close to"),
     "in front of": ("in front of",),
     "behind": ("behind", "at the back of", "in the back of"),
 }
