@@ -27,8 +27,12 @@ def scenes(demo):
     return [sorted(rows, key=lambda r: r["slot"]) for rows in by_image.values()]
 
 
+THIRD_OF = {"leftmost": ("position_h", "left"), "rightmost": ("position_h", "right"), "topmost": ("position_v", "top"), "bottommost": ("position_v", "bottom")}
+
+
 def _independent_fit(e, facts, scene):
     """A second, separate reading of the facts (not the engine's own evaluator)."""
+    slots = {x["slot"]: x for x in scene}
     for f in facts:
         kind = f[0]
         if kind == "name" and f[1] != e["category"] and f[1] not in list(e["synonyms"] if e["synonyms"] is not None else []):
@@ -39,16 +43,24 @@ def _independent_fit(e, facts, scene):
             return False
         if kind == "clothes" and f[1] not in list(e["clothes"] if e["clothes"] is not None else []):
             return False
-        if kind == "position" and not (f[1] in list(e["extremes"]) or (f[1] == "middle" and e["position_h"] == "middle")):
-            return False
-        if kind == "relation" and f[1] == "next to":  # horizontal neighbours, nothing between their centroids
+        if kind == "position":
+            if f[1] == "middle":
+                ok = e["position_h"] == "middle" and e.get("position_v") == "middle"
+            elif f[1] in THIRD_OF:
+                ok = f[1] in list(e["extremes"]) and e.get(THIRD_OF[f[1]][0]) == THIRD_OF[f[1]][1]
+            else:
+                ok = f[1] in list(e["extremes"])
+            if not ok:
+                return False
+        if kind == "relation" and f[1] == "next to":  # near horizontal neighbours, nothing between their centroids
             def neighbour(o):
                 lo, hi = sorted((e["centroid_x"], o["centroid_x"]))
-                return o is not e and abs(o["centroid_x"] - e["centroid_x"]) > 0 and not any(lo < x["centroid_x"] < hi for x in scene)
+                return o["slot"] != e["slot"] and hi - lo <= 0.3 * e["width"] and not any(lo < x["centroid_x"] < hi for x in scene)
             if not any(neighbour(o) and any(r["other"] == o["slot"] and r["relation"] in ("left of", "right of") for r in e["relations"])
                        and _independent_fit(o, f[2], scene) for o in scene):
                 return False
-        elif kind == "relation" and not any(r["relation"] == f[1] and _independent_fit(scene[r["other"]], f[2], scene) for r in e["relations"]):
+        elif kind == "relation" and not any(r["relation"] == f[1] and r["other"] in slots and r["other"] != e["slot"]
+                                            and _independent_fit(slots[r["other"]], f[2], scene) for r in e["relations"]):
             return False
     return True
 
@@ -163,6 +175,7 @@ def scene_strategy(draw):
             age_group=draw(st.sampled_from(["young", "senior", None])) if sup == "human" else None,
             clothes=draw(st.sampled_from([[], ["denim"], ["knit", "lace"]])) if sup == "human" else [],
             extremes=extremes, position_h="middle" if (not vertical and 0 < k < n - 1) else ("left" if k == 0 else "right"),
+            position_v=("top" if k == 0 else "bottom" if k == n - 1 else "middle") if vertical else "middle",
             relations=rels, seed=0,
         ))
     return scene
@@ -181,3 +194,12 @@ def test_generated_scenes_get_only_unambiguous_well_formed_expressions(scene, se
             assert any(re.search(rf"\b{re.escape(n)}\b", e.text) for n in names(t)), e.text
             words = e.text.split()
             assert all(a != b for a, b in zip(words, words[1:])) and words[-1] not in CONNECTIVES, e.text
+
+
+def test_a_missing_slot_never_makes_an_entity_its_own_neighbour(scenes):
+    from refmatte.express.engine import relations
+
+    scene = next(s for s in scenes if len(s) == 3)
+    rest = scene[1:]  # slot 0 gone: relations that pointed at it must vanish, not point elsewhere
+    for e in rest:
+        assert all(r["other"] in {x["slot"] for x in rest} and r["other"] != e["slot"] for r in relations(e, rest))

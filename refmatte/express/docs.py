@@ -13,10 +13,10 @@ from refmatte.express.engine import FORMS, express_entity
 
 
 def _entity(slot, category, supercategory, synonyms=(), color=None, basic=None, transparent=False, salient=True, gender=None,
-            age_group=None, clothes=(), extremes=(), position_h="middle", relations=()):
+            age_group=None, clothes=(), extremes=(), position_h="middle", position_v="middle", relations=()):
     return dict(slot=slot, category=category, supercategory=supercategory, synonyms=list(synonyms), color_name=color,
                 color_basic=basic, transparent=transparent, salient=salient, gender=gender, age_group=age_group,
-                clothes=list(clothes), extremes=list(extremes), position_h=position_h,
+                clothes=list(clothes), extremes=list(extremes), position_h=position_h, position_v=position_v,
                 relations=[dict(other=o, relation=r) for o, r in relations])
 
 
@@ -25,9 +25,9 @@ SCENES = {
     "a woman in denim left of a red car and a dog": [
         _entity(0, "woman", "human", ("adult female", "lady"), "steelblue", "blue", gender="female", age_group="young",
                 clothes=("denim",), extremes=("leftmost",), position_h="left", relations=((1, "left of"), (2, "left of"))),
-        _entity(1, "car", "object", ("auto", "automobile"), "crimson", "red", extremes=("bottommost",),
+        _entity(1, "car", "object", ("auto", "automobile"), "crimson", "red", extremes=("bottommost",), position_v="bottom",
                 relations=((0, "right of"), (2, "left of"), (2, "below"))),
-        _entity(2, "dog", "animal", ("domestic dog", "doggy"), "sienna", "brown", extremes=("rightmost", "topmost"), position_h="right",
+        _entity(2, "dog", "animal", ("domestic dog", "doggy"), "sienna", "brown", extremes=("rightmost", "topmost"), position_h="right", position_v="top",
                 relations=((0, "right of"), (1, "right of"), (1, "above"))),
     ],
     "a wine glass in front of another wine glass": [

@@ -29,19 +29,47 @@ def _list(value) -> list:
     return [] if value is None else list(value)
 
 
+NEAR = 0.3  # "next to": centroids at most this share of the image width apart
+
+
+def by_slot(scene: list[dict]) -> dict[int, dict]:
+    return {e["slot"]: e for e in scene}
+
+
 def relations(e: dict, scene: list[dict]) -> list[dict]:
-    """The measured relations of ``e``, plus "next to" for a horizontal neighbour with no
-    entity of the image between their centroids."""
-    out = _list(e.get("relations"))
+    """The measured relations of ``e`` to other entities present in ``scene``, plus "next to"
+    for a horizontal neighbour that is near (``NEAR``) with no entity between them."""
+    slots = by_slot(scene)
+    out = [r for r in _list(e.get("relations")) if r["other"] in slots and r["other"] != e["slot"]]
     for r in list(out):
         if r["relation"] in ("left of", "right of"):
-            o = scene[r["other"]]
-            lo, hi = sorted((e.get("centroid_x"), o.get("centroid_x")), key=lambda v: -1 if v is None else v)
-            if lo is None:
+            o = slots[r["other"]]
+            if e.get("centroid_x") is None or o.get("centroid_x") is None or not e.get("width"):
                 continue
+            lo, hi = sorted((e["centroid_x"], o["centroid_x"]))
             between = any(x["slot"] not in (e["slot"], o["slot"]) and x.get("centroid_x") is not None and lo < x["centroid_x"] < hi for x in scene)
-            if not between:
+            if not between and hi - lo <= NEAR * e["width"]:
                 out.append(dict(other=r["other"], relation="next to"))
+    return out
+
+
+# an extreme among the entities is said with these words only when it is also in that third of the frame
+SPOT_THIRDS = {"leftmost": ("position_h", "left"), "rightmost": ("position_h", "right"), "topmost": ("position_v", "top"),
+               "bottommost": ("position_v", "bottom")}
+
+
+def spots(e: dict) -> list[str]:
+    """Absolute positions that are true of ``e``: extremes in their third, fore/back, the centre."""
+    out = []
+    for x in _list(e.get("extremes")):
+        if x in SPOT_THIRDS:
+            key, third = SPOT_THIRDS[x]
+            if e.get(key) == third:
+                out.append(x)
+        elif x in ("frontmost", "backmost"):
+            out.append(x)
+    if e.get("position_h") == "middle" and e.get("position_v") == "middle":
+        out.append("middle")
     return out
 
 
@@ -77,10 +105,11 @@ def holds(e: dict, fact: tuple, scene: list[dict], colour_style: str) -> bool:
     if kind == "clothes":
         return fact[1] in _list(e.get("clothes"))
     if kind == "position":
-        return fact[1] in _list(e.get("extremes")) or (fact[1] == "middle" and e.get("position_h") == "middle")
+        return fact[1] in spots(e)
     if kind == "relation":  # (relation, facts of the other entity)
         _, relation, other = fact
-        return any(r["relation"] == relation and matches(scene[r["other"]], other, scene, colour_style) for r in relations(e, scene))
+        slots = by_slot(scene)
+        return any(r["relation"] == relation and matches(slots[r["other"]], other, scene, colour_style) for r in relations(e, scene))
     raise ValueError(kind)
 
 
@@ -151,10 +180,10 @@ def one_expression(t: dict, scene: list[dict], form: str, rng, colour_style: str
             facts.append(("clothes", clothes[int(rng.integers(len(clothes)))]))
         tail = ""
         if form == "absolute":
-            spots = [x for x in _list(t.get("extremes")) if x in g.POSITION_WORDS] + (["middle"] if t.get("position_h") == "middle" else [])
-            if not spots:
+            true_spots = spots(t)
+            if not true_spots:
                 return None
-            spot = spots[int(rng.integers(len(spots)))]
+            spot = true_spots[int(rng.integers(len(true_spots)))]
             facts.append(("position", spot))
             tail = f" {g.pick(g.POSITION_WORDS[spot], rng)} the {g.pick(g.FRAME_WORDS, rng)}"
         elif form == "relative":
@@ -162,7 +191,7 @@ def one_expression(t: dict, scene: list[dict], form: str, rng, colour_style: str
             if not rels:
                 return None
             r = rels[int(rng.integers(len(rels)))]
-            other = scene[r["other"]]
+            other = by_slot(scene)[r["other"]]
             other_facts, _ = _describe(other, scene, rng, colour_style, int(rng.integers(0, 2)))
             facts.append(("relation", r["relation"], other_facts))
             tail = f" {g.pick(g.RELATION_WORDS[r['relation']], rng)} {_phrase(other, other_facts, rng, colour_style)}"

@@ -26,8 +26,13 @@ def express_rows(rows: list[dict], seed: int = 0, per_entity: int = 4, colour_st
     by = f"express/{VERSION} seed={seed} per_entity={per_entity} colour={colour_style}"
     for image_rows in by_image.values():
         scene = sorted(image_rows, key=lambda r: r["slot"])
-        for r, texts in zip(scene, express_image(scene, (scene[0]["seed"] ^ seed) & ((1 << 63) - 1), per_entity, colour_style)):
-            out.append(r | texts | {"expressions_by": by})
+        named = [r for r in scene if r["category"]]  # an entity without a category cannot be described
+        image_seed = ((scene[0]["seed"] or 0) ^ seed) & ((1 << 63) - 1)
+        texts = dict(zip((r["slot"] for r in named), express_image(named, image_seed, per_entity, colour_style))) if named else {}
+        for r in scene:
+            t = texts.get(r["slot"], dict(keyword=None, keyword_valid=False, expressions=[], expression_forms=[],
+                                          expression_extra_attributes=[], expression_notes=["no category: review it (refmatte labels export)"]))
+            out.append(r | t | {"expressions_by": by})
     return out
 
 
