@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import functools
 import os
-import multiprocessing as mp
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from refmatte.atomic import atomic_path, exclusive, remove_stale_temps
+from refmatte.parallel import run_pool
 from refmatte.entity import IngestOptions, Task, process_background, process_entity, scan_columns
 from refmatte.schema import BACKGROUND_SCHEMA, ENTITY_SCHEMA, conform
 from refmatte.sources.base import Source, fingerprint, label_for, stable_id
@@ -106,28 +106,6 @@ def _check_collision(task: Task, row: dict | None, out: Path) -> None:
             return
 
 
-def _init_worker() -> None:
-    # One process per core: keep each process single-threaded so N workers use N cores.
-    import cv2
-
-    cv2.setNumThreads(1)
-    try:
-        import numba
-
-        numba.set_num_threads(1)
-    except ImportError:  # pragma: no cover - numba comes with pymatting
-        pass
-
-
-def _run(tasks: list[Task], fn: Callable[[Task], dict], workers: int) -> Iterator[dict]:
-    if workers <= 1 or len(tasks) <= 1:
-        yield from map(fn, tasks)
-        return
-    ctx = mp.get_context("spawn")  # numba's thread pools do not survive fork
-    with ctx.Pool(min(workers, len(tasks)), initializer=_init_worker) as pool:
-        yield from pool.imap_unordered(fn, tasks, chunksize=1)
-
-
 def ingest(
     table: Table,
     source: Source,
@@ -206,7 +184,7 @@ def _ingest(table, source, root, out, opts, workers, labels, progress) -> Summar
     done = summary.reused
     if progress:
         progress(done, len(tasks))
-    for row in _run(todo, fn, workers):
+    for row in run_pool(todo, fn, workers):
         rows[row[table.id_column]] = row
         pending.append(row)
         done += 1

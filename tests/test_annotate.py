@@ -1,7 +1,6 @@
 """`refmatte annotate` on the sample pool: every annotator, resumability, hand labels, truth."""
 
 import csv
-import os
 import shutil
 
 import numpy as np
@@ -10,7 +9,6 @@ import pytest
 from typer.testing import CliRunner
 
 from refmatte.annotate import annotate
-from refmatte.annotate.base import WeightsMissing
 from refmatte.annotate.color import BASIC_OF, ColorAnnotator, dominant_colors, nearest_css3, rgb_to_lab
 from refmatte.annotate.people import age_group
 from refmatte.annotate.traits import TraitsAnnotator, body_share

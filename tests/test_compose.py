@@ -10,7 +10,6 @@ import pytest
 from refmatte.compose import ComposeOptions, compose
 from refmatte.compose.plan import derive_seed, plan_split, split_of
 from refmatte.compose.render import _background, _cutout, _scaled
-from refmatte.imaging import read_rgb
 from refmatte.ingest import read_rows
 from refmatte.schema import BACKGROUND_SCHEMA, ENTITY_SCHEMA
 

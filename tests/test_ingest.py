@@ -1,6 +1,5 @@
 """refmatte ingest on tiny trees in every dataset's real layout, bad inputs included."""
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

@@ -1,6 +1,5 @@
 """The embedded sample pool: coverage, honest mattes, ground truth, licences, size."""
 
-import json
 import re
 from pathlib import Path
 

@@ -24,7 +24,6 @@ import csv
 import hashlib
 import io
 import json
-import shutil
 import sys
 import tempfile
 from pathlib import Path

@@ -10,7 +10,6 @@ output of an uninterrupted one. The manifest is written last, atomically, rows s
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from refmatte.atomic import atomic_path, exclusive, remove_stale_temps
 from refmatte.compose.plan import ComposeOptions, Plan, plan_split
 from refmatte.compose.render import ENTITY_ATTRIBUTES, PlacementError, Task, render, task_key
 from refmatte.express.run import express_rows
+from refmatte.parallel import run_pool
 from refmatte.ingest import BACKGROUNDS, ENTITIES, FLUSH_SECONDS, PARTS_DIR, read_rows
 from refmatte.schema import BACKGROUND_SCHEMA, COMPOSITE_SCHEMA, ENTITY_SCHEMA, conform
 
@@ -46,12 +46,6 @@ def _render_safe(task: Task) -> tuple[str, list[dict] | None, str | None]:
         return task.plan.image_id, None, str(e)
     except Exception as e:  # a cache or background that vanished or broke since ingest, ...
         return task.plan.image_id, None, f"{task.plan.image_id}: {type(e).__name__}: {e}"
-
-
-def _init_worker() -> None:
-    import cv2
-
-    cv2.setNumThreads(1)
 
 
 def _run_ray(tasks: list[Task], workers: int, address: str | None) -> Iterator[tuple[str, list[dict] | None, str | None]]:
@@ -86,11 +80,7 @@ def _run(tasks: list[Task], workers: int, executor: str = "local", address: str 
     if executor == "ray":
         yield from _run_ray(tasks, workers, address)
         return
-    if workers <= 1 or len(tasks) <= 1:
-        yield from map(_render_safe, tasks)
-        return
-    with mp.get_context("spawn").Pool(min(workers, len(tasks)), initializer=_init_worker) as pool:
-        yield from pool.imap_unordered(_render_safe, tasks, chunksize=1)
+    yield from run_pool(tasks, _render_safe, workers)
 
 
 def _write(path: Path, rows: list[dict]) -> None:
