@@ -29,6 +29,32 @@ def env_cmd() -> None:
     print(f"cuda available: {cuda}" + (f" ({torch.cuda.device_count()} x {torch.cuda.get_device_name(0)})" if cuda else ""))
 
 
+@app.command("list-models")
+def list_models_cmd(
+    params: bool = typer.Option(False, "--params", help="Build each model (random weights) and count its parameters; "
+                                "takes a few seconds per large model."),
+) -> None:
+    """List the registered CLIPMat architectures (clipmat/configs/*.json); any of them, or a JSON
+    file with the same fields, can be passed where a command takes --model."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from clipmat.config import get_config, list_models
+
+    table = Table("model", "CLIP encoders", "input px", "MDE blocks", "text tokens", "context",
+                  *(["parameters"] if params else []))
+    for name in list_models():
+        c = get_config(name)
+        row = [name, c.clip_model, str(c.image_size), ",".join(map(str, c.detail_blocks)),
+               f"{c.keyword_length} keyword / {c.expression_length} expression", str(c.context_tokens)]
+        if params:
+            from clipmat.build import build_model
+
+            row.append(f"{sum(p.numel() for p in build_model(c).parameters()) / 1e6:.1f} M")
+        table.add_row(*row)
+    Console(width=120).print(table)
+
+
 def main() -> None:
     app()
 

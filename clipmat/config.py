@@ -1,0 +1,98 @@
+"""CLIPMat architectures: one small JSON file per architecture in ``clipmat/configs/``.
+
+The registry is a scan of that folder (:func:`list_models`); :func:`get_config` reads a
+registered name or any JSON file with the same fields into a typed :class:`ClipMatConfig`.
+The CLIP encoders themselves are open_clip architectures, named by ``clip_model``; tiny
+test backbones live in ``clipmat/configs/clip/`` and are registered with open_clip.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+CLIP_CONFIG_DIR = CONFIG_DIR / "clip"
+
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+class ConfigError(ValueError):
+    """A model config that cannot be read; the message names the file or name and the fix."""
+
+
+@dataclass(frozen=True)
+class ClipMatConfig:
+    name: str  # registry name (the JSON file's stem)
+    clip_model: str  # open_clip architecture giving the image and text encoders
+    image_size: int = 512  # square input side in pixels; CLIP positional embeddings are resized to it
+    detail_blocks: tuple[int, ...] = (2, 5, 8, 11)  # 0-based ViT blocks feeding MDE, shallow to deep; the last feeds TSP
+    keyword_length: int = 14  # text tokens of a keyword prompt, start and end tokens included (paper 4.2)
+    expression_length: int = 69  # text tokens of an expression (paper 4.2)
+    context_tokens: int = 8  # learnable post-embedding context tokens appended after the text (paper 4.2)
+    tsp_dim: int = 256  # D: common width of visual and text tokens inside TSP (paper 4.3)
+    tsp_heads: int = 8  # attention heads of TSP's cross- and self-attention
+    tsp_out: int = 256  # D': channels of the TSP feature map given to the semantic decoder
+    semantic_channels: int = 128  # width of the semantic decoder's first block; the second has half
+    details_channels: tuple[int, ...] = (256, 128, 64, 32)  # details decoder widths per level, coarse to fine
+    mde_image_channels: int = 16  # channels of MDE's 1x1 conv on the input image (paper 4.4)
+    mean: tuple[float, float, float] = OPENAI_MEAN  # per-channel input normalisation of the CLIP weights
+    std: tuple[float, float, float] = OPENAI_STD
+
+    def __post_init__(self) -> None:
+        if len(self.details_channels) != len(self.detail_blocks):
+            raise ConfigError(f"model config {self.name}: details_channels needs one width per detail block "
+                              f"({len(self.detail_blocks)}), got {len(self.details_channels)}")
+        if list(self.detail_blocks) != sorted(set(self.detail_blocks)):
+            raise ConfigError(f"model config {self.name}: detail_blocks must be increasing, got {list(self.detail_blocks)}")
+        if self.tsp_dim % self.tsp_heads:
+            raise ConfigError(f"model config {self.name}: tsp_dim {self.tsp_dim} is not a multiple of tsp_heads {self.tsp_heads}")
+
+    def text_length(self, setting: str) -> int:
+        """Tokens of tokenised text for ``setting`` ('keyword' or 'expression'), before the context."""
+        if setting == "keyword":
+            return self.keyword_length
+        if setting == "expression":
+            return self.expression_length
+        raise ValueError(f"setting must be 'keyword' or 'expression', got {setting!r}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "config") -> "ClipMatConfig":
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(fields))
+        if unknown:
+            raise ConfigError(f"{source}: unknown field(s) {', '.join(unknown)}; known: {', '.join(fields)}")
+        missing = [n for n in ("name", "clip_model") if n not in data]
+        if missing:
+            raise ConfigError(f"{source}: missing field(s) {', '.join(missing)}")
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**values)
+
+
+def list_models() -> list[str]:
+    """Names of the registered CLIPMat architectures (the JSON files in ``clipmat/configs``)."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
+
+
+def get_config(name_or_path: str | Path) -> ClipMatConfig:
+    """The config registered as ``name_or_path``, or read from that JSON file."""
+    path = Path(name_or_path)
+    if path.suffix != ".json":
+        path = CONFIG_DIR / f"{name_or_path}.json"
+        if not path.is_file():
+            raise ConfigError(f"unknown model {name_or_path!r}: choose one of {', '.join(list_models())} "
+                              "or pass a JSON config file")
+    elif not path.is_file():
+        raise ConfigError(f"model config file {path} does not exist")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ConfigError(f"model config file {path} is not readable JSON: {e}") from None
+    data.setdefault("name", path.stem)
+    return ClipMatConfig.from_dict(data, source=str(path))

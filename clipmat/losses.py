@@ -1,0 +1,100 @@
+"""CLIPMat's training losses (paper 4.3-4.4, with the conventions of GFM, Li et al. 2022).
+
+All alphas and images are float tensors (B, C, H, W) in [0, 1]; trimaps hold class ids
+0 background, 1 transition, 2 foreground (:data:`clipmat.model.TRIMAP_CLASSES`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+EPS = 1e-12  # inside the square root: the loss is smooth at zero error and still ~|p - a|
+
+
+def alpha_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean of sqrt((pred - target)^2 + eps); with ``mask``, summed inside it / (mask pixels + 1)."""
+    err = torch.sqrt((pred - target) ** 2 + EPS)
+    if mask is None:
+        return err.mean()
+    return (err * mask).sum() / (mask.sum() + 1.0)
+
+
+def _gaussian_kernel(channels: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    g = torch.tensor([math.exp(-(i * i) / 2.0) for i in range(-2, 3)], dtype=dtype, device=device)  # sigma 1
+    g = g / g.sum()
+    return torch.outer(g, g).expand(channels, 1, 5, 5).contiguous()
+
+
+def laplacian_pyramid(x: torch.Tensor, levels: int = 5) -> list[torch.Tensor]:
+    """``levels - 1`` band-pass images (x - blur(x), halving each time) and the low-pass rest.
+
+    The blur is a 5x5 Gaussian (sigma 1) with reflect padding; levels stop early when an
+    image gets smaller than 3 pixels a side.
+    """
+    kernel = _gaussian_kernel(x.shape[1], x.dtype, x.device)
+    bands = []
+    for _ in range(levels - 1):
+        if min(x.shape[-2:]) < 3:
+            break
+        blurred = F.conv2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), kernel, groups=x.shape[1])
+        bands.append(x - blurred)
+        x = blurred[..., ::2, ::2]
+    return bands + [x]
+
+
+def laplacian_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
+                   levels: int = 5) -> torch.Tensor:
+    """Sum over pyramid levels of the mean L1 difference; with ``mask``, both are masked first."""
+    if mask is not None:
+        pred, target = pred * mask, target * mask
+    return sum(F.l1_loss(a, b) for a, b in zip(laplacian_pyramid(pred, levels), laplacian_pyramid(target, levels)))
+
+
+def composition_loss(alpha: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    """Mean of sqrt((alpha*F + (1 - alpha)*B - I)^2 + eps) over pixels and channels, images in [0, 1]."""
+    return torch.sqrt((alpha * fg + (1 - alpha) * bg - image) ** 2 + EPS).mean()
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    semantic: float = 0.25  # cross-entropy of the trimap logits
+    details: float = 0.25  # alpha + Laplacian loss of the details output in the transition region
+    fused: float = 0.25  # alpha + Laplacian loss of the fused output over the whole image
+    composition: float = 0.25  # composition loss of the fused output; only when fg and bg are given
+
+
+class ClipMatLoss(nn.Module):
+    """GFM's weighted sum; returns ``loss`` and every named term, detached, for logging.
+
+    Call it with the model's output dict and the targets:
+    ``criterion(**model(image, tokens), target_alpha=a, target_trimap=t)``.
+    """
+
+    def __init__(self, weights: LossWeights = LossWeights()):
+        super().__init__()
+        self.weights = weights
+
+    def forward(self, trimap_logits: torch.Tensor, details: torch.Tensor, alpha: torch.Tensor, *,
+                target_alpha: torch.Tensor, target_trimap: torch.Tensor, image: torch.Tensor | None = None,
+                fg: torch.Tensor | None = None, bg: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Logits (B, 3, H, W), details and alpha (B, 1, H, W); targets alpha (B, 1, H, W), trimap (B, H, W) int64."""
+        w = self.weights
+        transition = (target_trimap == 1).unsqueeze(1).to(details.dtype)  # (B, 1, H, W)
+        terms = {
+            "semantic": F.cross_entropy(trimap_logits.float(), target_trimap),
+            "details_alpha": alpha_loss(details, target_alpha, transition),
+            "details_laplacian": laplacian_loss(details, target_alpha, transition),
+            "fused_alpha": alpha_loss(alpha, target_alpha),
+            "fused_laplacian": laplacian_loss(alpha, target_alpha),
+        }
+        total = (w.semantic * terms["semantic"] + w.details * (terms["details_alpha"] + terms["details_laplacian"])
+                 + w.fused * (terms["fused_alpha"] + terms["fused_laplacian"]))
+        if fg is not None and bg is not None and image is not None and w.composition:
+            terms["composition"] = composition_loss(alpha, fg, bg, image)
+            total = total + w.composition * terms["composition"]
+        return {"loss": total, **{k: v.detach() for k, v in terms.items()}}
