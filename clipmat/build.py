@@ -3,20 +3,23 @@
 ``clip_weights``:
 - ``None``: random initialisation (tests, or training from scratch);
 - an open_clip pretrained tag for the architecture, e.g. ``openai``: open_clip downloads
-  the file when online (OpenAI's weights get the QuickGELU variant they were trained with);
-- a local ``.pt`` / ``.bin`` / ``.safetensors`` CLIP checkpoint.
+  the file when online. Weights trained with QuickGELU (OpenAI's among them) switch the
+  config's ``quick_gelu`` on, so the activation is stored with every checkpoint;
+- a local ``.pt`` / ``.bin`` / ``.safetensors`` CLIP checkpoint (pass ``quick_gelu=True``
+  for a file of OpenAI's weights).
 Positional embeddings are resized to the config's image size on load (open_clip does it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
 import open_clip
 import torch
 
-from clipmat.config import CLIP_CONFIG_DIR, ClipMatConfig, get_config
+from clipmat.config import CLIP_CONFIG_DIR, ClipMatConfig, ConfigError, get_config
 from clipmat.model import CLIPMat
 
 WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
@@ -41,19 +44,45 @@ def is_weights_file(value: str) -> bool:
     return Path(value).suffix in WEIGHT_SUFFIXES or "/" in value or Path(value).exists()
 
 
+def resolve_weights(config: ClipMatConfig, clip_weights: str | None, quick_gelu: bool | None = None) -> ClipMatConfig:
+    """``config`` with ``quick_gelu`` set as the weights need (tag metadata, or the caller's word)."""
+    if quick_gelu is None and clip_weights is not None and not is_weights_file(clip_weights):
+        register_clip_configs()
+        if clip_weights in open_clip.list_pretrained_tags_by_model(config.clip_model):
+            quick_gelu = bool(open_clip.get_pretrained_cfg(config.clip_model, clip_weights).get("quick_gelu", False))
+    return config if quick_gelu is None else dataclasses.replace(config, quick_gelu=quick_gelu)
+
+
+def _check_architecture(config: ClipMatConfig) -> None:
+    cfg = open_clip.get_model_config(config.clip_model)
+    if cfg is None:
+        raise ConfigError(f"open_clip has no architecture {config.clip_model!r} (model config {config.name})")
+    vision, text = cfg.get("vision_cfg", {}), cfg.get("text_cfg", {})
+    if "timm_model_name" in vision or "hf_model_name" in text or isinstance(vision.get("layers"), (list, tuple)):
+        raise ConfigError(f"{config.clip_model} is not a ViT CLIP with open_clip's own text transformer; CLIPMat "
+                          "needs one (e.g. ViT-B-16, ViT-L-14)")
+    if max(config.detail_blocks) >= vision.get("layers", 0):
+        raise ConfigError(f"model config {config.name}: detail block {max(config.detail_blocks)} does not exist, "
+                          f"{config.clip_model} has {vision.get('layers')} blocks")
+    positions = text.get("context_length", 77)
+    if max(config.keyword_length, config.expression_length) + config.context_tokens > positions:
+        raise ConfigError(f"model config {config.name}: text length plus {config.context_tokens} context tokens "
+                          f"exceeds the text encoder's {positions} positions")
+
+
 def create_clip(config: ClipMatConfig, clip_weights: str | None = None) -> torch.nn.Module:
     """The open_clip ``CLIP`` model named by ``config.clip_model`` at ``config.image_size``, with weights."""
     register_clip_configs()
+    _check_architecture(config)
     name = config.clip_model
-    if name not in open_clip.list_models():
-        raise WeightsError(f"open_clip has no architecture {name!r} (model config {config.name})")
-    kwargs = {"force_image_size": config.image_size}
+    kwargs = {"force_image_size": config.image_size, "force_quick_gelu": config.quick_gelu}
     if clip_weights is None:
+        previous = logging.root.manager.disable
         logging.disable(logging.WARNING)  # open_clip warns that no weights were loaded: that is the request
         try:
             return open_clip.create_model(name, pretrained=None, **kwargs)
         finally:
-            logging.disable(logging.NOTSET)
+            logging.disable(previous)
     if is_weights_file(clip_weights):
         path = Path(clip_weights).expanduser()
         if not path.is_file():
@@ -68,16 +97,17 @@ def create_clip(config: ClipMatConfig, clip_weights: str | None = None) -> torch
         known = ", ".join(tags) if tags else "none"
         raise WeightsError(f"{clip_weights!r} is neither a file nor an open_clip weights tag for {name} "
                            f"(tags: {known})")
-    quick_gelu = bool(open_clip.get_pretrained_cfg(name, clip_weights).get("quick_gelu", False))
     try:
-        return open_clip.create_model(name, pretrained=clip_weights, force_quick_gelu=quick_gelu, **kwargs)
+        return open_clip.create_model(name, pretrained=clip_weights, **kwargs)
     except Exception as e:  # offline, proxy, hub errors: all end here
         raise WeightsError(f"could not get open_clip weights {name}/{clip_weights} ({type(e).__name__}: {e}); "
                            "offline, download them on a machine with internet and pass the file's path") from None
 
 
-def build_model(config: ClipMatConfig | str, clip_weights: str | None = None) -> CLIPMat:
+def build_model(config: ClipMatConfig | str, clip_weights: str | None = None,
+                quick_gelu: bool | None = None) -> CLIPMat:
     """CLIPMat for ``config`` (a :class:`ClipMatConfig`, a registered name or a JSON path)."""
     if not isinstance(config, ClipMatConfig):
         config = get_config(config)
+    config = resolve_weights(config, clip_weights, quick_gelu)
     return CLIPMat(config, create_clip(config, clip_weights))

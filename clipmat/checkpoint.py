@@ -28,6 +28,8 @@ class CheckpointError(RuntimeError):
 def save_checkpoint(model: CLIPMat, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
     """Write ``model``'s weights and config to ``path`` (.safetensors), atomically."""
     path = Path(path)
+    if path.suffix != ".safetensors":
+        raise CheckpointError(f"checkpoint {path}: clipmat writes .safetensors files; name it {path.stem}.safetensors")
     state = {k: v.detach().contiguous().cpu() for k, v in _unwrap(model).state_dict().items()}
     meta = {"format": FORMAT, "config": json.dumps(_unwrap(model).config.to_dict()), **(metadata or {})}
     with atomic_path(path) as tmp:
@@ -57,20 +59,33 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if path.suffix in (".pt", ".pth"):
         if not path.is_file():
             raise CheckpointError(f"checkpoint {path} does not exist")
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # torch raises many types for a corrupt or foreign file
+            raise CheckpointError(f"checkpoint {path} does not load as a weights-only torch file: {e}") from None
         if not isinstance(blob, dict) or not {"config", "state_dict"} <= set(blob):
             raise CheckpointError(f"checkpoint {path} is not a clipmat .pt file (needs 'config' and 'state_dict')")
         config_data, state = blob["config"], blob["state_dict"]
-        config_data = json.loads(config_data) if isinstance(config_data, str) else config_data
+        try:
+            config_data = json.loads(config_data) if isinstance(config_data, str) else config_data
+        except json.JSONDecodeError:
+            raise CheckpointError(f"checkpoint {path} has no readable model config") from None
     else:
-        config_data = json.loads(read_metadata(path)["config"])
+        try:
+            config_data = json.loads(read_metadata(path).get("config", ""))
+        except json.JSONDecodeError:
+            raise CheckpointError(f"checkpoint {path} has no readable model config in its metadata") from None
         state = load_file(str(path))
     try:
         config = ClipMatConfig.from_dict(config_data, source=str(path))
     except (ConfigError, TypeError) as e:
         raise CheckpointError(f"checkpoint {path} holds an unusable config: {e}") from None
     model = build_model(config)
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # tensors of the wrong shape
+        raise CheckpointError(f"checkpoint {path} does not match model {config.name}: "
+                              f"{str(e).splitlines()[-1].strip()}") from None
     if missing or unexpected:
         raise CheckpointError(f"checkpoint {path} does not match model {config.name}: "
                               f"{len(missing)} missing tensors (e.g. {missing[:2]}), "

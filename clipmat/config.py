@@ -39,10 +39,22 @@ class ClipMatConfig:
     semantic_channels: int = 128  # width of the semantic decoder's first block; the second has half
     details_channels: tuple[int, ...] = (256, 128, 64, 32)  # details decoder widths per level, coarse to fine
     mde_image_channels: int = 16  # channels of MDE's 1x1 conv on the input image (paper 4.4)
+    quick_gelu: bool = False  # QuickGELU activations, as OpenAI's CLIP weights were trained with
     mean: tuple[float, float, float] = OPENAI_MEAN  # per-channel input normalisation of the CLIP weights
     std: tuple[float, float, float] = OPENAI_STD
 
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value, kind = getattr(self, f.name), type(f.default) if f.default is not dataclasses.MISSING else str
+            ok = isinstance(value, tuple) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value) \
+                if kind is tuple else isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+            if not ok and not (kind is float and isinstance(value, int)):
+                raise ConfigError(f"model config {self.name}: {f.name} should be {kind.__name__}, got {value!r}")
+        positive = [f.name for f in dataclasses.fields(self) if isinstance(getattr(self, f.name), int)
+                    and not isinstance(getattr(self, f.name), bool) and getattr(self, f.name) <= 0]
+        if positive or not self.detail_blocks or min(self.detail_blocks) < 0:
+            raise ConfigError(f"model config {self.name}: sizes must be positive and detail_blocks non-empty and "
+                              f">= 0 (check {', '.join(positive) or 'detail_blocks'})")
         if len(self.details_channels) != len(self.detail_blocks):
             raise ConfigError(f"model config {self.name}: details_channels needs one width per detail block "
                               f"({len(self.detail_blocks)}), got {len(self.details_channels)}")
@@ -64,6 +76,8 @@ class ClipMatConfig:
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "config") -> "ClipMatConfig":
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: a model config is a JSON object, not {type(data).__name__}")
         fields = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - set(fields))
         if unknown:
@@ -94,5 +108,7 @@ def get_config(name_or_path: str | Path) -> ClipMatConfig:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as e:
         raise ConfigError(f"model config file {path} is not readable JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"model config file {path} should hold a JSON object, found {type(data).__name__}")
     data.setdefault("name", path.stem)
     return ClipMatConfig.from_dict(data, source=str(path))

@@ -31,19 +31,19 @@ def _gaussian_kernel(channels: int, dtype: torch.dtype, device: torch.device) ->
 
 
 def laplacian_pyramid(x: torch.Tensor, levels: int = 5) -> list[torch.Tensor]:
-    """``levels - 1`` band-pass images (x - blur(x), halving each time) and the low-pass rest.
+    """``levels`` band-pass images (x - blur(x), then 2x2 average-pooled blur) and the low-pass rest.
 
-    The blur is a 5x5 Gaussian (sigma 1) with reflect padding; levels stop early when an
-    image gets smaller than 3 pixels a side.
+    GFM's pyramid: 5x5 Gaussian (sigma 1), replicate padding; levels stop early when an
+    image gets smaller than 2 pixels a side.
     """
     kernel = _gaussian_kernel(x.shape[1], x.dtype, x.device)
     bands = []
-    for _ in range(levels - 1):
-        if min(x.shape[-2:]) < 3:
+    for _ in range(levels):
+        if min(x.shape[-2:]) < 2:
             break
-        blurred = F.conv2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), kernel, groups=x.shape[1])
+        blurred = F.conv2d(F.pad(x, (2, 2, 2, 2), mode="replicate"), kernel, groups=x.shape[1])
         bands.append(x - blurred)
-        x = blurred[..., ::2, ::2]
+        x = F.avg_pool2d(blurred, 2)
     return bands + [x]
 
 
@@ -56,8 +56,11 @@ def laplacian_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor 
 
 
 def composition_loss(alpha: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-    """Mean of sqrt((alpha*F + (1 - alpha)*B - I)^2 + eps) over pixels and channels, images in [0, 1]."""
-    return torch.sqrt((alpha * fg + (1 - alpha) * bg - image) ** 2 + EPS).mean()
+    """Per pixel, sqrt((alpha*F + (1 - alpha)*B - I)^2 + eps) summed over the 3 channels; mean over pixels.
+
+    Images in [0, 1] (GFM divides 0-255 images by 255: the same).
+    """
+    return torch.sqrt((alpha * fg + (1 - alpha) * bg - image) ** 2 + EPS).sum(dim=1).mean()
 
 
 @dataclass(frozen=True)
@@ -83,10 +86,15 @@ class ClipMatLoss(nn.Module):
                 target_alpha: torch.Tensor, target_trimap: torch.Tensor, image: torch.Tensor | None = None,
                 fg: torch.Tensor | None = None, bg: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Logits (B, 3, H, W), details and alpha (B, 1, H, W); targets alpha (B, 1, H, W), trimap (B, H, W) int64."""
+        with torch.autocast(trimap_logits.device.type, enabled=False):  # float32: bf16 blurs small alpha errors
+            return self._terms(trimap_logits.float(), details.float(), alpha.float(), target_alpha.float(),
+                               target_trimap, *(None if t is None else t.float() for t in (image, fg, bg)))
+
+    def _terms(self, trimap_logits, details, alpha, target_alpha, target_trimap, image, fg, bg):
         w = self.weights
         transition = (target_trimap == 1).unsqueeze(1).to(details.dtype)  # (B, 1, H, W)
         terms = {
-            "semantic": F.cross_entropy(trimap_logits.float(), target_trimap),
+            "semantic": F.cross_entropy(trimap_logits, target_trimap),
             "details_alpha": alpha_loss(details, target_alpha, transition),
             "details_laplacian": laplacian_loss(details, target_alpha, transition),
             "fused_alpha": alpha_loss(alpha, target_alpha),

@@ -57,8 +57,12 @@ def test_tiny_forward_shapes_ranges_and_any_input_size(tiny):
     assert out["trimap_logits"].shape == (2, 3, 64, 64)
     for key in ("details", "alpha"):
         assert out[key].shape == (2, 1, 64, 64) and 0 <= out[key].min() and out[key].max() <= 1
-    odd = tiny(torch.rand(1, 3, 80, 112), tokenize(["cat"], 69))  # expression length, non-square
-    assert odd["alpha"].shape == (1, 1, 80, 112)
+    odd = tiny(torch.rand(1, 3, 80, 100), tokenize(["cat"], 69))  # not whole patches: padded, then cropped
+    assert odd["alpha"].shape == (1, 1, 80, 100)
+    with pytest.raises(ValueError, match="2 images but 1 texts"):
+        tiny(image, tokens[:1])
+    with pytest.raises(ValueError, match="smaller than one 16 px patch"):
+        tiny(torch.rand(1, 3, 8, 64), tokens[:1])
 
 
 def test_tiny_backward_reaches_every_module(tiny):
@@ -82,6 +86,9 @@ def test_context_tokens_read_the_text_but_the_text_does_not_read_them(tiny):
     assert a.shape == (1, 22, tiny.text_encoder.width)
     assert torch.allclose(a[:, :14], b[:, :14]) and not torch.allclose(a[:, 14:], b[:, 14:])
     assert pad[0].tolist() == [False] * 6 + [True] * 8 + [False] * 8  # SOT, 4 words, EOT, pads, context
+    bang = tokenize(["wow!!"], 14)  # may hold BPE id 0; only tokens after the end token are padding
+    _, pad = tiny.text_encoder(bang, ctx)
+    assert pad[0, : int((bang[0] == 49407).nonzero()) + 1].any().item() is False
     with pytest.raises(ValueError, match="exceeds the text encoder's 77 positions"):
         tiny.text_encoder(tokenize(["x"], 70), ctx)
 
@@ -115,37 +122,77 @@ def test_alpha_loss_values():
     assert alpha_loss(p, a, mask) == pytest.approx(1.0 / 3, abs=1e-5)  # (.5 + .5) / (2 + 1)
 
 
+def _reference_laplacian(p: np.ndarray, a: np.ndarray, levels: int = 5) -> float:
+    """The same pyramid written with OpenCV: Gaussian 5x5 sigma 1, replicate border, 2x2 mean."""
+    import cv2
+
+    total = 0.0
+    for _ in range(levels):
+        bp = cv2.GaussianBlur(p, (5, 5), 1, borderType=cv2.BORDER_REPLICATE)
+        ba = cv2.GaussianBlur(a, (5, 5), 1, borderType=cv2.BORDER_REPLICATE)
+        total += np.abs((p - bp) - (a - ba)).mean()
+        p, a = cv2.resize(bp, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA), \
+            cv2.resize(ba, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    return total + np.abs(p - a).mean()
+
+
 def test_laplacian_loss_values():
     flat = torch.full((1, 1, 32, 32), 0.25)
     assert laplacian_loss(flat, flat) == 0
-    assert laplacian_loss(flat, flat + 0.5) == pytest.approx(0.5, abs=1e-6)  # only the low-pass rest differs
-    # A +-d checkerboard keeps its shape under the reflect-padded blur, scaled by r^2:
-    # band 0 holds (1 - r^2) d, the rest r^2 d, and the level means add up to d.
-    checker = ((torch.arange(32)[:, None] + torch.arange(32)) % 2 * 2 - 1).float().reshape(1, 1, 32, 32)
-    assert laplacian_loss(0.5 + 0.1 * checker, torch.full_like(checker, 0.5)) == pytest.approx(0.1, abs=1e-6)
-    assert laplacian_loss(0.5 + 0.1 * checker, torch.full_like(checker, 0.5), torch.zeros_like(checker)) == 0
+    assert laplacian_loss(flat, flat + 0.5) == pytest.approx(0.5, abs=1e-5)  # only the low-pass rest differs
+    rng = np.random.default_rng(0)
+    p, a = rng.random((64, 64), dtype=np.float32), rng.random((64, 64), dtype=np.float32)
+    got = laplacian_loss(torch.from_numpy(p)[None, None], torch.from_numpy(a)[None, None])
+    assert got == pytest.approx(_reference_laplacian(p, a), abs=1e-5)
+    zero = torch.zeros(1, 1, 64, 64)
+    assert laplacian_loss(torch.from_numpy(p)[None, None], torch.from_numpy(a)[None, None], zero) == 0
 
 
 def test_composition_loss_value():
     fg, bg = torch.ones(1, 3, 2, 2), torch.zeros(1, 3, 2, 2)
     alpha = torch.full((1, 1, 2, 2), 0.5)
     assert composition_loss(alpha, fg, bg, torch.full((1, 3, 2, 2), 0.5)) == pytest.approx(0, abs=1e-5)
-    assert composition_loss(alpha, fg, bg, torch.full((1, 3, 2, 2), 0.75)) == pytest.approx(0.25, abs=1e-5)
+    # 0.25 off in each of 3 channels, summed per pixel as GFM does
+    assert composition_loss(alpha, fg, bg, torch.full((1, 3, 2, 2), 0.75)) == pytest.approx(0.75, abs=1e-5)
 
 
-def test_full_loss_names_its_terms_and_weights_them():
-    target = torch.zeros(1, 1, 8, 8)
-    target[..., 2:6, 2:6] = 1
-    trimap = torch.zeros(1, 8, 8, dtype=torch.long)
-    logits = torch.zeros(1, 3, 8, 8)  # uniform over 3 classes: cross-entropy ln 3
-    out = ClipMatLoss()(logits, target, target, target_alpha=target, target_trimap=trimap)
+def test_full_loss_on_a_hand_made_case():
+    target = torch.zeros(1, 1, 4, 4)
+    target[0, 0, 0, 0], target[0, 0, 0, 1] = 0.5, 1.0
+    trimap = torch.zeros(1, 4, 4, dtype=torch.long)
+    trimap[0, 0, :2] = 1  # two transition pixels
+    logits = torch.zeros(1, 3, 4, 4)  # uniform: cross-entropy ln 3; argmax picks class 0, so fused = 0
+    details = torch.full((1, 1, 4, 4), 0.75)
+    out = ClipMatLoss()(logits, details, collaborate(logits, details), target_alpha=target, target_trimap=trimap)
     assert set(out) == {"loss", "semantic", "details_alpha", "details_laplacian", "fused_alpha", "fused_laplacian"}
     assert out["semantic"] == pytest.approx(math.log(3), abs=1e-6)
-    assert out["loss"] == pytest.approx(0.25 * math.log(3), abs=1e-5)
-    image = torch.rand(1, 3, 8, 8)
-    out = ClipMatLoss(LossWeights(semantic=0, composition=2))(
+    assert out["details_alpha"] == pytest.approx((0.25 + 0.25) / (2 + 1), abs=1e-5)  # inside transition / (n + 1)
+    assert out["fused_alpha"] == pytest.approx(1.5 / 16, abs=1e-5)
+    mask = (trimap == 1).float()[:, None]
+    assert out["details_laplacian"] == pytest.approx(float(laplacian_loss(details, target, mask)), abs=1e-6)
+    expected = 0.25 * (math.log(3) + 1 / 6 + out["details_laplacian"] + 1.5 / 16 + out["fused_laplacian"])
+    assert out["loss"] == pytest.approx(float(expected), abs=1e-5)
+    image = torch.rand(1, 3, 4, 4)
+    out = ClipMatLoss(LossWeights(semantic=0, details=0, fused=0, composition=2))(
         logits, target, target, target_alpha=target, target_trimap=trimap, image=image, fg=image, bg=image)
-    assert out["composition"] == pytest.approx(0, abs=1e-5) and out["loss"] == pytest.approx(0, abs=1e-4)
+    assert out["composition"] == pytest.approx(0, abs=1e-4) and out["loss"] == pytest.approx(0, abs=1e-4)
+
+
+def test_bf16_autocast_forward_and_backward(tiny):
+    tiny.train().zero_grad()
+    image, tokens = _batch()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = tiny(image, tokens)
+    losses = ClipMatLoss()(**out, target_alpha=torch.rand(2, 1, 64, 64), target_trimap=torch.randint(0, 3, (2, 64, 64)))
+    assert losses["loss"].dtype == torch.float32 and torch.isfinite(losses["loss"])
+    losses["loss"].backward()
+    assert all(p.grad is not None for p in tiny.parameters())  # DDP needs no unused parameters
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_collaboration_on_gpu_matches_cpu():
+    logits, details = torch.randn(2, 3, 8, 8), torch.rand(2, 1, 8, 8)
+    assert torch.equal(collaborate(logits.cuda(), details.cuda()).cpu(), collaborate(logits, details))
 
 
 def test_checkpoint_round_trip_reproduces_outputs(tiny, tmp_path):
@@ -154,6 +201,7 @@ def test_checkpoint_round_trip_reproduces_outputs(tiny, tmp_path):
     expected = tiny(image, tokens)
     path = save_checkpoint(tiny, tmp_path / "tiny.safetensors", {"step": "7"})
     assert not list(tmp_path.glob(".*.tmp"))
+    assert load_checkpoint(path).config.quick_gelu is False
     loaded = load_checkpoint(path).eval()
     got = loaded(image, tokens)
     for key in expected:
@@ -163,6 +211,35 @@ def test_checkpoint_round_trip_reproduces_outputs(tiny, tmp_path):
     assert torch.equal(load_checkpoint(pt).eval()(image, tokens)["alpha"], expected["alpha"])
 
 
+def test_quick_gelu_survives_a_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("tiny", quick_gelu=True).eval()
+    image, tokens = _batch()
+    path = save_checkpoint(model, tmp_path / "quick.safetensors")
+    loaded = load_checkpoint(path).eval()
+    assert loaded.config.quick_gelu and torch.equal(model(image, tokens)["details"], loaded(image, tokens)["details"])
+
+
+def test_openai_tag_asks_open_clip_for_quick_gelu(monkeypatch):
+    import open_clip
+
+    seen, real_create = {}, open_clip.create_model
+
+    def fake_create(name, pretrained=None, **kw):  # no download: record the call, build the tiny backbone
+        seen.update(kw, pretrained=pretrained)
+        return real_create("clipmat-tiny-clip", force_image_size=64, force_quick_gelu=kw["force_quick_gelu"])
+
+    monkeypatch.setattr(open_clip, "create_model", fake_create)
+    config = get_config("tiny").__class__(**{**get_config("tiny").to_dict(), "clip_model": "ViT-B-16",
+                                             "detail_blocks": (2, 5, 8, 11)})
+    from clipmat.build import resolve_weights
+
+    resolved = resolve_weights(config, "openai")
+    assert resolved.quick_gelu is True
+    create_clip(resolved, "openai")
+    assert seen == {"force_image_size": 64, "force_quick_gelu": True, "pretrained": "openai"}
+
+
 def test_checkpoint_errors_name_the_file(tmp_path):
     with pytest.raises(CheckpointError, match=r"checkpoint .*nothing.safetensors does not exist"):
         load_checkpoint(tmp_path / "nothing.safetensors")
@@ -170,6 +247,22 @@ def test_checkpoint_errors_name_the_file(tmp_path):
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match=r"bad.safetensors is not a safetensors file"):
         load_checkpoint(bad)
+    bad_pt = tmp_path / "bad.pt"
+    bad_pt.write_bytes(b"\x80\x02junk")
+    with pytest.raises(CheckpointError, match=r"bad.pt does not load as a weights-only torch file"):
+        load_checkpoint(bad_pt)
+    with pytest.raises(CheckpointError, match=r"clipmat writes .safetensors files; name it x.safetensors"):
+        save_checkpoint(build_model("tiny"), tmp_path / "x.pt")
+    other = build_model(get_config("tiny").__class__(**{**get_config("tiny").to_dict(), "tsp_dim": 16}))
+    path = save_checkpoint(other, tmp_path / "other.safetensors")
+    from safetensors.torch import load_file, safe_open, save_file
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+    meta["config"] = json.dumps(get_config("tiny").to_dict())  # weights of tsp_dim 16 under a tsp_dim 32 config
+    save_file(load_file(str(path)), str(path), metadata=meta)
+    with pytest.raises(CheckpointError, match=r"other.safetensors does not match model tiny"):
+        load_checkpoint(path)
 
 
 def test_clip_weights_file_loads_with_positional_embeddings_resized(tmp_path):
@@ -181,6 +274,9 @@ def test_clip_weights_file_loads_with_positional_embeddings_resized(tmp_path):
     torch.save(small.state_dict(), path)
     model = build_model("tiny", clip_weights=str(path))
     assert model.image_encoder.positional_embedding.shape == (1 + 4 * 4, 32)  # 2x2 grid resized to 4x4
+    state = {k: v.clone() for k, v in small.state_dict().items()}
+    open_clip.model.resize_pos_embed(state, create_clip(get_config("tiny")))
+    assert torch.equal(model.image_encoder.positional_embedding, state["visual.positional_embedding"])
     assert torch.equal(model.text_encoder.token_embedding.weight, small.token_embedding.weight)
     assert isinstance(small, open_clip.CLIP)
 
@@ -207,6 +303,16 @@ def test_config_errors(tmp_path):
     path.write_text(json.dumps({"clip_model": "ViT-B-16", "details_channels": [8, 8]}))
     with pytest.raises(ConfigError, match="needs one width per detail block"):
         get_config(path)
+    path.write_text("[1, 2]")
+    with pytest.raises(ConfigError, match="should hold a JSON object"):
+        get_config(path)
+    path.write_text(json.dumps({"clip_model": "RN50"}))
+    with pytest.raises(ConfigError, match="RN50 is not a ViT CLIP"):
+        build_model(path)
+    path.write_text(json.dumps({"clip_model": "clipmat-tiny-clip", "detail_blocks": [0, 1, 2, 9],
+                                "details_channels": [8, 8, 8, 8]}))
+    with pytest.raises(ConfigError, match="detail block 9 does not exist, clipmat-tiny-clip has 4 blocks"):
+        build_model(path)
 
 
 def test_list_models_command():

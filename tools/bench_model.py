@@ -123,6 +123,8 @@ def main() -> None:
     for kind in ("tower", "clipmat"):
         print(f"| {name[kind]} | " + " | ".join(c[3].format(rows[kind][c[0]] * c[2]) for c in cols) + " |")
     print("| ratio CLIPMat / tower | " + " | ".join(f"{rows['clipmat'][c[0]] / base[c[0]]:.2f}x" for c in cols) + " |")
+    ratio = rows["clipmat"]["forward_s"] / base["forward_s"]
+    print(f"aim: forward under 1.5x the bare tower: {'met' if ratio < 1.5 else 'NOT met'} ({ratio:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+END_OF_TEXT = 49407  # CLIP BPE id of <end_of_text>
+
 
 class ImageEncoder(nn.Module):
     """ViT image tower returning the tokens of chosen blocks.
@@ -22,9 +24,6 @@ class ImageEncoder(nn.Module):
 
     def __init__(self, visual: nn.Module, blocks: tuple[int, ...]):
         super().__init__()
-        layers = len(visual.transformer.resblocks)
-        if max(blocks) >= layers:
-            raise ValueError(f"detail block {max(blocks)} does not exist: the image encoder has {layers} blocks")
         self.conv1 = visual.conv1
         self.class_embedding = visual.class_embedding
         self.positional_embedding = visual.positional_embedding
@@ -91,5 +90,7 @@ class TextEncoder(nn.Module):
         x = x + self.positional_embedding[:length].to(x.dtype)
         mask = None if self.attn_mask is None else self.attn_mask[:length, :length]
         x = self.ln_final(self.transformer(x, attn_mask=mask))
-        padding = torch.cat([tokens == 0, tokens.new_zeros(b, context.shape[0], dtype=torch.bool)], dim=1)
+        end = tokens == END_OF_TEXT
+        after_end = (end.cumsum(dim=1) - end.long()) > 0  # token id 0 is also a real BPE token: use the position
+        padding = torch.cat([after_end, tokens.new_zeros(b, context.shape[0], dtype=torch.bool)], dim=1)
         return x, padding

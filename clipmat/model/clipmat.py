@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from clipmat.config import ClipMatConfig
@@ -51,8 +52,16 @@ class CLIPMat(nn.Module):
         ``alpha`` (B, 1, H, W) in [0, 1], the fused matte: the names of
         :class:`clipmat.losses.ClipMatLoss`'s arguments.
         """
-        size = tuple(image.shape[-2:])
+        if image.shape[0] != tokens.shape[0]:
+            raise ValueError(f"{image.shape[0]} images but {tokens.shape[0]} texts: pass one text per image")
+        patch = self.image_encoder.patch
+        if min(image.shape[-2:]) < patch:
+            raise ValueError(f"image of {image.shape[-1]}x{image.shape[-2]} px is smaller than one {patch} px patch")
+        h, w = image.shape[-2:]
         x = (image - self.mean) / self.std
+        # Pad (zeros = the mean colour) to whole patches so the features cover every pixel; crop at the end.
+        x = F.pad(x, (0, -w % patch, 0, -h % patch))
+        size = tuple(x.shape[-2:])
         tokens_per_block, grid = self.image_encoder(x)  # each (B, 1 + h*w, Dv)
         text, padding = self.text_encoder(tokens, self.context())  # (B, L, Dt), (B, L)
         semantic = self.tsp(tokens_per_block[-1], text, padding, grid)  # (B, D', h, w)
@@ -61,6 +70,7 @@ class CLIPMat(nn.Module):
         sizes = self.details.level_sizes(grid, len(maps))
         extracted = self.mde(maps[::-1], x, sizes)  # deepest block feeds the coarsest level
         details = self.details(maps[-1], extracted, size)
+        trimap_logits, details = trimap_logits[..., :h, :w], details[..., :h, :w]
         return {"trimap_logits": trimap_logits, "details": details, "alpha": collaborate(trimap_logits, details)}
 
 
