@@ -61,8 +61,8 @@ def test_tiny_forward_shapes_ranges_and_any_input_size(tiny):
     assert odd["alpha"].shape == (1, 1, 80, 100)
     with pytest.raises(ValueError, match="2 images but 1 texts"):
         tiny(image, tokens[:1])
-    with pytest.raises(ValueError, match="smaller than one 16 px patch"):
-        tiny(torch.rand(1, 3, 8, 64), tokens[:1])
+    with pytest.raises(ValueError, match="smaller than one 8 px patch"):
+        tiny(torch.rand(1, 3, 4, 64), tokens[:1])
 
 
 def test_tiny_backward_reaches_every_module(tiny):
@@ -273,7 +273,7 @@ def test_clip_weights_file_loads_with_positional_embeddings_resized(tmp_path):
     path = tmp_path / "tiny-clip-32px.pt"
     torch.save(small.state_dict(), path)
     model = build_model("tiny", clip_weights=str(path))
-    assert model.image_encoder.positional_embedding.shape == (1 + 4 * 4, 32)  # 2x2 grid resized to 4x4
+    assert model.image_encoder.positional_embedding.shape == (1 + 8 * 8, 32)  # 4x4 grid resized to 8x8
     state = {k: v.clone() for k, v in small.state_dict().items()}
     open_clip.model.resize_pos_embed(state, create_clip(get_config("tiny")))
     assert torch.equal(model.image_encoder.positional_embedding, state["visual.positional_embedding"])

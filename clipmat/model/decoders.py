@@ -20,8 +20,8 @@ def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 class SemanticDecoder(nn.Module):
     """TSP feature map -> trimap logits: two blocks of two convs and a x4 bilinear upsampling.
 
-    With 16-px patches the two x4 steps reach the input size; other patch sizes are resized
-    to it at the end.
+    With 16-px patches the two x4 steps reach the input size; for other patch sizes the
+    second step goes straight to it.
     """
 
     def __init__(self, cin: int, width: int):
@@ -32,16 +32,15 @@ class SemanticDecoder(nn.Module):
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """(B, cin, h, w) -> logits (B, 3, *size)."""
         x = F.interpolate(self.block1(x), scale_factor=4, mode="bilinear", align_corners=False)
-        x = F.interpolate(self.block2(x), scale_factor=4, mode="bilinear", align_corners=False)
-        return _resize(x, size)
+        return _resize(self.block2(x), size)  # x4 for 16 px patches; whatever reaches the input size otherwise
 
 
 class DetailsDecoder(nn.Module):
     """Last ViT feature map -> alpha in [0, 1] by progressive x2 upsampling.
 
     Level i works at (h, w) * 2**i with ``widths[i]`` channels; MDE's output for the level
-    is added first (residual), then two conv-BN-ReLU and a x2 bilinear upsampling. After
-    the last level a small head gives one channel at the input size.
+    is added first (residual), then two conv-BN-ReLU and a x2 bilinear upsampling (the last
+    level's goes to the input size). A small head gives one channel there.
     """
 
     def __init__(self, visual_width: int, widths: tuple[int, ...]):
@@ -59,10 +58,11 @@ class DetailsDecoder(nn.Module):
     def forward(self, x: torch.Tensor, details: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
         """(B, Dv, h, w) and MDE maps per level -> alpha (B, 1, *size) in [0, 1]."""
         x = self.stem(x)
-        for level, extra in zip(self.levels, details):
+        for i, (level, extra) in enumerate(zip(self.levels, details)):
             x = level(x + extra)
-            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-        return torch.sigmoid(_resize(self.head(x), size))
+            last = i == len(self.levels) - 1  # the last step goes to the input size (x2 for 16 px patches)
+            x = _resize(x, size) if last else F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        return torch.sigmoid(self.head(x).float())
 
 
 def collaborate(trimap_logits: torch.Tensor, details: torch.Tensor) -> torch.Tensor:
