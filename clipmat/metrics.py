@@ -1,0 +1,92 @@
+"""Matting metrics, vectorised, on alpha mattes in [0, 1] at the image's ORIGINAL resolution.
+
+Whole-image protocol, as the RIM paper reports (section 5.1): every pixel counts.
+
+- SAD = sum |p - a| / 1000
+- MSE = mean (p - a)^2
+- MAD = mean |p - a|
+- Grad = sum (|grad p| - |grad a|)^2 / 1000, gradients by first-order Gaussian-derivative
+  filters with sigma 1.4, scaled to answer 1 per pixel on a unit ramp (Rhemann et al. 2009; the Deep Image Matting /1000 convention,
+  not GFM's /10)
+- Conn = sum |phi(p) - phi(a)| / 1000, thresholds 0 to 1 in steps of 0.1, theta 0.15,
+  4-connected largest component (Rhemann et al. 2009)
+
+SAD, Grad and Conn grow with the pixel count, so a report must say the resolution:
+:data:`PROTOCOL` is the sentence every report prints.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+PROTOCOL = ("whole image at the original resolution, alpha in [0, 1]; SAD = sum|p-a|/1000, MSE and MAD = "
+            "pixel means; Grad: Gaussian-derivative sigma 1.4, sum of squared magnitude differences /1000; "
+            "Conn: step 0.1, theta 0.15, /1000")
+METRICS = ("sad", "mse", "mad", "grad", "conn")
+
+
+def _as_float(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x)
+    return x.astype(np.float64) / 255.0 if x.dtype == np.uint8 else x.astype(np.float64)
+
+
+def sad(pred: np.ndarray, target: np.ndarray) -> float:
+    return float(np.abs(_as_float(pred) - _as_float(target)).sum() / 1000.0)
+
+
+def mse(pred: np.ndarray, target: np.ndarray) -> float:
+    return float(((_as_float(pred) - _as_float(target)) ** 2).mean())
+
+
+def mad(pred: np.ndarray, target: np.ndarray) -> float:
+    return float(np.abs(_as_float(pred) - _as_float(target)).mean())
+
+
+def _gaussian_derivative_kernels(sigma: float = 1.4) -> tuple[np.ndarray, np.ndarray]:
+    r = int(np.ceil(3 * sigma))
+    x = np.arange(-r, r + 1, dtype=np.float64)
+    g = np.exp(-x**2 / (2 * sigma**2))
+    dg = x * g / (x * x * g).sum()  # derivative of the Gaussian, scaled to answer 1 on a unit ramp
+    g /= g.sum()
+    return g, dg
+
+
+def gradient_magnitude(alpha: np.ndarray, sigma: float = 1.4) -> np.ndarray:
+    """|grad alpha| by separable Gaussian-derivative filters, replicate borders, float64 (H, W)."""
+    g, dg = _gaussian_derivative_kernels(sigma)
+    a = _as_float(alpha)
+    gx = cv2.sepFilter2D(a, cv2.CV_64F, dg, g, borderType=cv2.BORDER_REPLICATE)
+    gy = cv2.sepFilter2D(a, cv2.CV_64F, g, dg, borderType=cv2.BORDER_REPLICATE)
+    return np.sqrt(gx**2 + gy**2)
+
+
+def grad(pred: np.ndarray, target: np.ndarray, sigma: float = 1.4) -> float:
+    return float(((gradient_magnitude(pred, sigma) - gradient_magnitude(target, sigma)) ** 2).sum() / 1000.0)
+
+
+def conn(pred: np.ndarray, target: np.ndarray, step: float = 0.1, theta: float = 0.15) -> float:
+    """Connectivity error: how much each alpha loses by being cut off from the main body."""
+    p, a = _as_float(pred), _as_float(target)
+    level = np.ones_like(p)  # threshold at which a pixel leaves the largest common component
+    for t in np.arange(step, 1.0 + step / 2, step):
+        both = ((p >= t) & (a >= t)).astype(np.uint8)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(both, connectivity=4)
+        if count > 1:
+            largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+            kept = labels == largest
+        else:
+            kept = np.zeros_like(both, dtype=bool)
+        level[(level == 1) & ~kept] = t - step
+    dp, da = p - level, a - level
+    phi_p = 1 - dp * (dp >= theta)
+    phi_a = 1 - da * (da >= theta)
+    return float(np.abs(phi_p - phi_a).sum() / 1000.0)
+
+
+def all_metrics(pred: np.ndarray, target: np.ndarray, which: tuple[str, ...] = METRICS) -> dict[str, float]:
+    """The metrics named in ``which`` for one (H, W) pair, uint8 or float in [0, 1]."""
+    if np.shape(pred) != np.shape(target):
+        raise ValueError(f"prediction {np.shape(pred)} and target {np.shape(target)} differ in size")
+    fns = {"sad": sad, "mse": mse, "mad": mad, "grad": grad, "conn": conn}
+    return {name: fns[name](pred, target) for name in which}
