@@ -6,7 +6,7 @@ import platform
 
 import typer
 
-from clipmat import __version__
+from clipmat import __version__, cli_run
 
 app = typer.Typer(help="CLIPMat: the reference Referring Image Matting model.", no_args_is_help=True, add_completion=False)
 
@@ -53,6 +53,9 @@ def list_models_cmd(
             row.append(f"{sum(p.numel() for p in build_model(c).parameters()) / 1e6:.1f} M")
         table.add_row(*row)
     Console(width=120).print(table)
+
+
+cli_run.register(app)
 
 
 def main() -> None:

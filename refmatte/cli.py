@@ -332,11 +332,11 @@ DEMO_COMPOSE = (("train", 2), ("test", 2))
 def demo_cmd(out: Path = typer.Argument(Path("out/demo"), help="Folder for the demo's manifests and pages."), workers: int = WORKERS) -> None:
     """Run every stage that exists on the embedded sample pool, offline, into OUT.
 
-    Today: ingest the pool's entities and backgrounds into OUT/manifests, annotate the
-    entities with everything that needs no downloaded weights, compose a small train and
-    test set (640 px), and write a preview page of each table (entities, backgrounds,
-    train and test composites with their mattes) into OUT/preview. Each later stage (annotate, compose, express,
-    train) joins this command.
+    Ingest the pool's entities and backgrounds into OUT/manifests, annotate the entities
+    with everything that needs no downloaded weights, compose a small train and test set
+    (640 px) with expressions, write a preview page of each table into OUT/preview, then
+    train the tiny CLIPMat for a few dozen steps (OUT/clipmat) and predict the matte of
+    one test entity (OUT/prediction: image | predicted | true matte).
     """
     from refmatte.cli_annotate import make_annotators, print_annotate_summary, run_annotate
     from refmatte.ingest import read_rows
@@ -359,6 +359,11 @@ def demo_cmd(out: Path = typer.Argument(Path("out/demo"), help="Folder for the d
         fail(str(e))
     tables = ["entities", "backgrounds", *(split for split, _ in DEMO_COMPOSE)]
     shown = [render_preview(manifests / f"{t}.parquet", pages / f"{t}.html", workers=max(2, workers)).html for t in tables]
+    from clipmat.demo import DEMO_STEPS, train_and_predict
+
+    console.print(f"training the tiny CLIPMat for {DEMO_STEPS} steps (keyword setting) ...")
+    checkpoint, picture = train_and_predict(manifests, out, log=console.print)
+    console.print(f"CLIPMat checkpoint {checkpoint}; image | predicted | true matte: {picture}", soft_wrap=True)
     console.print(f"\n[bold green]demo done.[/] Look at: {', '.join(map(str, shown))} (open in a browser). "
                   f"Manifests: {manifests}/entities.parquet, {manifests}/backgrounds.parquet, {manifests}/train.parquet and test.parquet; "
                   f"composites in {manifests}/images/, their mattes in {manifests}/mattes/.", soft_wrap=True)
@@ -366,6 +371,9 @@ def demo_cmd(out: Path = typer.Argument(Path("out/demo"), help="Folder for the d
 
 from refmatte.cli_annotate import labels_app, synonyms_app  # noqa: E402  (they use cliutil, not this module)
 
+from refmatte import cli_import  # noqa: E402
+
+cli_import.register(app)
 app.add_typer(labels_app, name="labels")
 app.add_typer(synonyms_app, name="synonyms")
 

@@ -1,0 +1,216 @@
+"""``clipmat train / eval / score / predict``: thin typer commands over clipmat's library."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import typer
+
+from refmatte.cliutil import console, fail
+
+SETTING_HELP = "keyword: the entity's category name in a matting template; expression: one of its expressions."
+
+
+def _errors():
+    from clipmat import CheckpointError, ConfigError, WeightsError
+    from clipmat.data import DataError
+
+    return (CheckpointError, ConfigError, WeightsError, DataError)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_cmd)
+    app.command("eval")(eval_cmd)
+    app.command("score")(score_cmd)
+    app.command("predict")(predict_cmd)
+
+
+def train_cmd(
+    manifest: Path = typer.Argument(..., help="Composite manifest to train on (refmatte compose: manifests/train.parquet)."),
+    out: Path = typer.Option(Path("runs/clipmat"), "--out", help="Run folder: log.jsonl, checkpoints/, final.safetensors."),
+    setting: str = typer.Option("keyword", "--setting", help=SETTING_HELP),
+    model: str = typer.Option("ViT-B-16", "--model", help="Architecture (clipmat list-models) or a JSON config file."),
+    clip_weights: str = typer.Option(None, "--clip-weights", help="open_clip tag (e.g. openai: downloaded when online), "
+                                     "a local CLIP .pt/.safetensors file, or nothing for random weights."),
+    batch_size: int = typer.Option(12, "--batch-size", help="Images per step and process (paper: 12 for ViT-B/16)."),
+    accumulate: int = typer.Option(1, "--accumulate", help="Optimiser step every N batches (gradient accumulation)."),
+    epochs: int = typer.Option(50, "--epochs", help="Passes over the manifest (paper: 50)."),
+    max_steps: int = typer.Option(None, "--max-steps", help="Stop after this many optimiser steps."),
+    lr: float = typer.Option(1e-4, "--lr", help="Adam learning rate (paper: 1e-4, fixed)."),
+    seed: int = typer.Option(0, "--seed", help="Seeds the epoch order and every augmentation draw."),
+    workers: int = typer.Option(2, "--workers", help="Data-loading processes."),
+    checkpoint_every: int = typer.Option(1000, "--checkpoint-every", help="Optimiser steps between checkpoints."),
+    val: Path = typer.Option(None, "--val", help="Manifest evaluated (SAD/MSE/MAD, referring accuracy) after each epoch."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in --out."),
+    trimap_kernel: int = typer.Option(25, "--trimap-kernel", help="Erosion kernel of the online trimaps, px at 512 px."),
+    device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)."),
+) -> None:
+    """Train CLIPMat (Adam, bf16 autocast on GPU). Multi-GPU: torchrun --nproc-per-node N -m clipmat.cli train ...
+
+    Checkpoints (safetensors weights, optimiser state and a JSON of the training state)
+    go to OUT/checkpoints; --resume picks up the newest, with the same batches as an
+    uninterrupted run. Losses go to OUT/log.jsonl, one line per step.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from clipmat.data import read_manifest
+    from clipmat.train import TrainOptions, train
+
+    opts = TrainOptions(manifest=str(manifest), out=str(out), setting=setting, model=model, clip_weights=clip_weights,
+                        batch_size=batch_size, accumulate=accumulate, epochs=epochs, max_steps=max_steps, lr=lr,
+                        seed=seed, workers=workers, checkpoint_every=checkpoint_every,
+                        val_manifest=str(val) if val else None, resume=resume, trimap_kernel=trimap_kernel,
+                        device=device)
+    try:
+        rows = len(read_manifest(manifest, setting))
+        total = math.ceil(rows / batch_size / accumulate) * epochs
+        total = min(total, max_steps) if max_steps else total
+        with Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                      TimeRemainingColumn(), console=console) as bar:
+            task = bar.add_task("train", total=total, info="")
+            final = train(opts, progress=lambda step, r: bar.update(
+                task, completed=step, info=f"loss {r['loss']:.4f}  {r['img_per_s']:.1f} img/s"), log=console.print)
+    except _errors() as e:
+        fail(str(e))
+    console.print(f"trained: {final} (log: {out / 'log.jsonl'})", soft_wrap=True)
+
+
+def _report(scored, setting: str, manifest: Path, csv: Path, what: str) -> None:
+    from rich.table import Table
+
+    from clipmat.metrics import PROTOCOL
+    from refmatte.atomic import atomic_path
+
+    with atomic_path(csv) as tmp:
+        scored.table.to_csv(tmp, index=False)
+    summary = scored.summary()
+    table = Table("metric", "mean over entities", title=f"{what} on {manifest} ({setting} setting)")
+    for k, v in summary.items():
+        table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+    console.print(table)
+    console.print(f"protocol: {PROTOCOL}; referring accuracy: share of entities whose prediction overlaps "
+                  "their own matte (soft IoU) more than any other entity's in the image", soft_wrap=True)
+    with atomic_path(csv.with_suffix(".json")) as tmp:
+        tmp.write_text(json.dumps({"setting": setting, "manifest": str(manifest), **summary, "protocol": PROTOCOL}))
+    if scored.skipped:
+        console.print(f"[yellow]{len(scored.skipped)} entities skipped[/]; first: {scored.skipped[0]}", soft_wrap=True)
+    console.print(f"per entity: {csv}; summary: {csv.with_suffix('.json')}", soft_wrap=True)
+
+
+def _scoring_inputs(manifest: Path, setting: str):
+    from clipmat.data import eval_text, read_manifest
+
+    rows = read_manifest(manifest, setting)
+    return rows, read_manifest(manifest, None), [eval_text(r, setting) for _, r in rows.iterrows()]
+
+
+def _metrics_option(value: str) -> tuple[str, ...]:
+    from clipmat.metrics import METRICS
+
+    names = tuple(m.strip().lower() for m in value.split(",") if m.strip())
+    bad = [m for m in names if m not in METRICS]
+    if bad:
+        raise typer.BadParameter(f"unknown metric(s) {', '.join(bad)}; choose from {', '.join(METRICS)}")
+    return names
+
+
+METRICS_OPTION = typer.Option("sad,mse,mad,grad,conn", "--metrics", help="Comma-separated: sad, mse, mad, grad, conn.")
+
+
+def eval_cmd(
+    checkpoint: Path = typer.Argument(..., help="A clipmat checkpoint (.safetensors)."),
+    manifest: Path = typer.Argument(..., help="Composite manifest to evaluate on (e.g. manifests/test.parquet)."),
+    setting: str = typer.Option("keyword", "--setting", help=SETTING_HELP),
+    csv: Path = typer.Option(None, "--csv", help="Per-entity results (default: next to the checkpoint)."),
+    long_side: int = typer.Option(None, "--long-side", help="Inference long side, snapped to 32 (default: model input size)."),
+    metrics: str = METRICS_OPTION,
+    device: str = typer.Option(None, "--device", help="Default: cuda when available."),
+) -> None:
+    """Evaluate a checkpoint: SAD, MSE, MAD, Grad, Conn per entity at the original resolution, averaged."""
+    import torch
+    from rich.progress import Progress
+
+    from clipmat import load_checkpoint
+    from clipmat.infer import model_predictor, score
+
+    which = _metrics_option(metrics)
+    try:
+        model = load_checkpoint(checkpoint, device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        rows, everyone, texts = _scoring_inputs(manifest, setting)
+        with Progress(console=console) as bar:
+            task = bar.add_task("eval", total=len(rows))
+            scored = score(rows, everyone, model_predictor(model, setting, long_side), texts, which,
+                           progress=lambda n: bar.advance(task, n))
+    except _errors() as e:
+        fail(str(e))
+    _report(scored, setting, manifest, csv or checkpoint.with_name(f"eval-{manifest.stem}-{setting}.csv"),
+            f"CLIPMat {checkpoint.name}")
+
+
+def score_cmd(
+    predictions: Path = typer.Argument(..., help="Folder of predicted mattes: one 8-bit grey PNG per entity, at the "
+                                       "image's original size, named as the entity's matte file (mattes/<split>/NAME)."),
+    manifest: Path = typer.Argument(..., help="Composite manifest holding the ground truth."),
+    setting: str = typer.Option("keyword", "--setting", help="Which entities are scored: " + SETTING_HELP),
+    csv: Path = typer.Option(None, "--csv", help="Per-entity results (default: PREDICTIONS/../score-<manifest>.csv)."),
+    metrics: str = METRICS_OPTION,
+) -> None:
+    """Score predictions of any method with the same metrics and protocol as clipmat eval."""
+    from clipmat.infer import png_predictor, score
+
+    which = _metrics_option(metrics)
+    if not predictions.is_dir():
+        fail(f"predictions folder {predictions} does not exist")
+    try:
+        rows, everyone, texts = _scoring_inputs(manifest, setting)
+        scored = score(rows, everyone, png_predictor(predictions), texts, which)
+    except _errors() as e:
+        fail(str(e))
+    _report(scored, setting, manifest, csv or predictions.parent / f"score-{manifest.stem}-{setting}.csv",
+            f"predictions in {predictions}")
+
+
+def predict_cmd(
+    checkpoint: Path = typer.Argument(..., help="A clipmat checkpoint (.safetensors)."),
+    image: Path = typer.Argument(..., help="Any RGB image."),
+    phrase: str = typer.Argument(..., help='What to extract: a keyword ("cat") or an expression.'),
+    out: Path = typer.Option(Path("alpha.png"), "--out", help="Alpha matte, 8-bit grey PNG at the image's size."),
+    cutout: Path = typer.Option(None, "--cutout", help="Also write the object as an RGBA PNG (foreground colours "
+                                "estimated with pymatting)."),
+    setting: str = typer.Option("auto", "--setting", help="keyword, expression, or auto: keyword for one or two words."),
+    long_side: int = typer.Option(None, "--long-side", help="Inference long side, snapped to 32 (default: model input size)."),
+    device: str = typer.Option(None, "--device", help="Default: cuda when available."),
+) -> None:
+    """Predict the alpha matte of the object PHRASE names in IMAGE."""
+    import cv2
+    import numpy as np
+    import torch
+
+    from clipmat import keyword_prompt, load_checkpoint
+    from clipmat.infer import predict_alpha
+    from refmatte.atomic import atomic_write_bytes
+
+    bgr = cv2.imread(str(image), cv2.IMREAD_COLOR)
+    if bgr is None:
+        fail(f"image {image} is missing or not a readable image")
+    if setting == "auto":
+        setting = "keyword" if len(phrase.split()) <= 2 else "expression"
+    text = keyword_prompt(phrase) if setting == "keyword" else phrase
+    try:
+        model = load_checkpoint(checkpoint, device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        alpha = predict_alpha(model, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), [text], setting, long_side)[0]
+    except _errors() as e:
+        fail(str(e))
+    a8 = np.round(alpha * 255).astype(np.uint8)
+    atomic_write_bytes(out, cv2.imencode(".png", a8)[1].tobytes())
+    console.print(f"{setting} {text!r}: alpha -> {out} ({a8.shape[1]}x{a8.shape[0]}, "
+                  f"{(a8 > 127).mean():.1%} of pixels above 0.5)", soft_wrap=True)
+    if cutout:
+        from pymatting import estimate_foreground_ml
+
+        fg = estimate_foreground_ml(bgr.astype(np.float64) / 255, alpha.astype(np.float64))
+        rgba = np.dstack([np.clip(fg * 255 + 0.5, 0, 255).astype(np.uint8), a8])
+        atomic_write_bytes(cutout, cv2.imencode(".png", rgba)[1].tobytes())
+        console.print(f"cutout -> {cutout}")

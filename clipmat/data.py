@@ -1,0 +1,210 @@
+"""Training and evaluation samples from a composite manifest (``<split>.parquet``).
+
+One sample is one (image, entity) row: the composite, the entity's matte, a trimap made
+online from the matte, and the text: the keyword (``keyword_valid`` rows) or one of the
+entity's expressions. Paths in the manifest are relative to its folder. This module
+knows nothing of the model: it returns arrays and strings; the tokenizer is passed in.
+
+Augmentation for training follows GFM's RSSN and P3M's crops (REFERENCE section 3), each
+draw from a generator seeded by (seed, epoch, row), so batches do not depend on the
+number of workers:
+- with p=0.5 the background is replaced by a random texture, using the union of the
+  image's mattes (:mod:`clipmat.augment`): composites reuse few backgrounds;
+- with p=0.5 a square crop of 1, 1.5 or 2 times the input size, centred on a transition
+  pixel of the matte (clamped to the image);
+- with p=0.5 a horizontal flip. The text is mirrored with it: left <-> right and
+  leftmost <-> rightmost, so absolute and relative expressions stay true (the grammar
+  has no other left/right words);
+- resize to the model's square input;
+- with p=0.25 a Gaussian blur (sigma 0.5-1.5) and with p=0.5 Gaussian noise (sigma 10/255).
+  RSSN blurs only the background; composites carry no separate background, so the
+  blur is of the whole image.
+At evaluation nothing is drawn: the keyword gets the first matting template, and an
+expression is the manifest's ``eval_expression`` index when set, else one picked by a
+hash of the row (recorded in the output).
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from clipmat.augment import swap_background
+from clipmat.model.prompt import keyword_prompt
+
+SETTINGS = ("keyword", "expression")
+BACKGROUND_SWAP = 0.5  # share of training samples whose background is replaced (clipmat/augment.py)
+REQUIRED = ("image_path", "matte_path", "keyword", "keyword_valid", "expressions")
+_MIRROR = {"left": "right", "right": "left", "leftmost": "rightmost", "rightmost": "leftmost"}
+_MIRROR_RE = re.compile(r"\b(leftmost|rightmost|left|right)\b", re.IGNORECASE)
+
+
+class DataError(ValueError):
+    """A manifest or file that cannot be used; the message names it."""
+
+
+def mirror_text(text: str) -> str:
+    """Swap left and right words, as a horizontal flip does to the scene."""
+    def swap(m: re.Match) -> str:
+        word = _MIRROR[m.group(0).lower()]
+        return word.capitalize() if m.group(0)[0].isupper() else word
+    return _MIRROR_RE.sub(swap, text)
+
+
+def make_trimap(alpha: np.ndarray, kernel: int) -> np.ndarray:
+    """Trimap class ids (H, W) uint8 from alpha (H, W) in [0, 1]: 0 background, 1 transition, 2 foreground.
+
+    Foreground and background are the opaque and empty pixels eroded by an elliptical
+    kernel of ``kernel`` pixels; everything else is transition (GFM's online trimaps).
+    """
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kernel, kernel))
+    fg = cv2.erode((alpha >= 1 - 1e-3).astype(np.uint8), k)
+    bg = cv2.erode((alpha <= 1e-3).astype(np.uint8), k)
+    trimap = np.ones(alpha.shape, np.uint8)
+    trimap[fg == 1] = 2
+    trimap[bg == 1] = 0
+    return trimap
+
+
+def read_manifest(path: str | Path, setting: str | None) -> pd.DataFrame:
+    """Rows of a composite manifest usable in ``setting`` (all rows when None), with absolute file paths."""
+    path = Path(path)
+    if setting is not None and setting not in SETTINGS:
+        raise DataError(f"setting must be one of {', '.join(SETTINGS)}, got {setting!r}")
+    if not path.is_file():
+        raise DataError(f"manifest {path} does not exist")
+    try:
+        rows = pd.read_parquet(path)
+    except Exception as e:  # pyarrow raises several types for a non-Parquet file
+        raise DataError(f"manifest {path} is not a readable Parquet file: {e}") from None
+    missing = [c for c in REQUIRED if c not in rows.columns]
+    if missing:
+        raise DataError(f"manifest {path} lacks column(s) {', '.join(missing)}: is it a composite manifest "
+                        "(refmatte compose, import-refmatte or import-rw100)?")
+    if setting == "keyword":
+        rows = rows[rows.keyword_valid.fillna(False).astype(bool) & rows.keyword.notna()]
+    elif setting == "expression":
+        rows = rows[rows.expressions.map(lambda e: e is not None and len(e) > 0)]
+    rows = rows.reset_index(drop=True).copy()
+    root = path.parent
+    rows["image_file"] = [str(root / p) for p in rows.image_path]
+    rows["matte_file"] = [str(root / p) for p in rows.matte_path]
+    return rows
+
+
+def eval_text(row: pd.Series, setting: str) -> str:
+    """The fixed text a row is evaluated with."""
+    if setting == "keyword":
+        return keyword_prompt(row.keyword)
+    exprs = list(row.expressions)
+    index = row.get("eval_expression")
+    if index is None or pd.isna(index) or not 0 <= int(index) < len(exprs):
+        index = zlib.crc32(str(row.matte_path).encode()) % len(exprs)
+    return exprs[int(index)]
+
+
+def read_pair(image_file: str, matte_file: str) -> tuple[np.ndarray, np.ndarray]:
+    """RGB uint8 (H, W, 3) and alpha float32 (H, W) in [0, 1]; DataError naming a bad or mismatched file."""
+    image = cv2.imread(image_file, cv2.IMREAD_COLOR)
+    if image is None:
+        raise DataError(f"image {image_file} is missing or not a readable image")
+    matte = cv2.imread(matte_file, cv2.IMREAD_GRAYSCALE)
+    if matte is None:
+        raise DataError(f"matte {matte_file} is missing or not a readable image")
+    if matte.shape != image.shape[:2]:
+        raise DataError(f"matte {matte_file} is {matte.shape[1]}x{matte.shape[0]} but its image is "
+                        f"{image.shape[1]}x{image.shape[0]}")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), matte.astype(np.float32) / 255.0
+
+
+class MatteDataset:
+    """Samples of one manifest in one setting (a map-style dataset for torch's DataLoader).
+
+    ``tokenize(texts, length)`` turns strings into token ids. Items are dicts of numpy
+    arrays: image float32 (3, S, S) in [0, 1], alpha float32 (1, S, S), trimap int64
+    (S, S), tokens int64 (L,), plus text and row. A file that cannot be read gives an
+    item with ``error`` set instead (the loader's collate drops it and the trainer reports it).
+    """
+
+    def __init__(self, manifest: str | Path, setting: str, size: int, text_length: int,
+                 tokenize: Callable, train: bool, seed: int = 0, trimap_kernel: int = 25):
+        self.rows = read_manifest(manifest, setting)
+        everyone = read_manifest(manifest, None)
+        self.peers = everyone.groupby("image_file").matte_file.apply(list).to_dict()  # every matte of each image
+        self.manifest, self.setting, self.size, self.train, self.seed = Path(manifest), setting, size, train, seed
+        self.text_length, self.tokenize = text_length, tokenize
+        self.kernel = max(3, round(trimap_kernel * size / 512)) | 1  # given at 512 px, odd
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __getitem__(self, i: int) -> dict:
+        row = self.rows.iloc[i]
+        try:
+            image, alpha = read_pair(row.image_file, row.matte_file)
+        except DataError as e:
+            return {"error": str(e), "row": i}
+        if self.train:
+            rng = np.random.default_rng([self.seed, self.epoch, i])
+            if rng.random() < BACKGROUND_SWAP:
+                try:
+                    union = np.clip(sum(read_pair(row.image_file, m)[1] for m in self.peers[row.image_file]), 0, 1)
+                except DataError as e:
+                    return {"error": str(e), "row": i}
+                image = swap_background(image, union, rng)
+            image, alpha, text = self._augment(image, alpha, row, rng)
+        else:
+            image, alpha, text = self._resize(image), self._resize(alpha), eval_text(row, self.setting)
+        tokens = np.asarray(self.tokenize([text], self.text_length)[0], dtype=np.int64)
+        return {"image": image.transpose(2, 0, 1).astype(np.float32) / 255.0, "alpha": alpha[None],
+                "trimap": make_trimap(alpha, self.kernel).astype(np.int64), "tokens": tokens, "text": text, "row": i}
+
+    def _resize(self, x: np.ndarray) -> np.ndarray:
+        shrink = min(x.shape[:2]) > self.size
+        return cv2.resize(np.ascontiguousarray(x), (self.size, self.size),
+                          interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+    def _augment(self, image, alpha, row, rng: np.random.Generator):
+        text = keyword_prompt(row.keyword, rng) if self.setting == "keyword" else \
+            str(row.expressions[int(rng.integers(len(row.expressions)))])
+        h, w = alpha.shape
+        if rng.random() < 0.5:  # crop centred on the transition band
+            side = min(int(self.size * rng.choice([1.0, 1.5, 2.0])), h, w)
+            band = np.argwhere((alpha > 0.01) & (alpha < 0.99))
+            cy, cx = band[rng.integers(len(band))] if len(band) else (h // 2, w // 2)
+            y0 = int(np.clip(cy - side // 2, 0, h - side))
+            x0 = int(np.clip(cx - side // 2, 0, w - side))
+            image, alpha = image[y0:y0 + side, x0:x0 + side], alpha[y0:y0 + side, x0:x0 + side]
+        if rng.random() < 0.5:
+            image, alpha, text = image[:, ::-1], alpha[:, ::-1], mirror_text(text)
+        image, alpha = self._resize(image), self._resize(alpha)
+        if rng.random() < 0.25:
+            image = cv2.GaussianBlur(image, (0, 0), float(rng.uniform(0.5, 1.5)))
+        if rng.random() < 0.5:
+            noise = rng.normal(0, 10, image.shape)
+            image = np.clip(image.astype(np.float64) + noise, 0, 255).astype(np.uint8)
+        return image, alpha, text
+
+
+def collate(items: list[dict]) -> dict:
+    """Stack good items into a batch; ``errors`` lists the messages of the bad ones."""
+    import torch
+
+    good = [it for it in items if "error" not in it]
+    batch = {"errors": [it["error"] for it in items if "error" in it]}
+    if good:
+        for key in ("image", "alpha", "trimap", "tokens"):
+            batch[key] = torch.from_numpy(np.stack([it[key] for it in good]))
+        batch["text"] = [it["text"] for it in good]
+        batch["row"] = [it["row"] for it in good]
+    return batch

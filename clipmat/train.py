@@ -1,0 +1,225 @@
+"""Train CLIPMat on a composite manifest (paper section 5.1): Adam, lr 1e-4, 512 px.
+
+Read it top to bottom: options -> set-up (devices, DDP) -> data -> model and optimiser
+(or resume) -> loop (autocast, accumulation, logging, checkpoints) -> per-epoch
+validation. One process or many under ``torchrun`` run the same code: with WORLD_SIZE
+set, each process takes its rank's share of every epoch (DistributedSampler) and the
+model is wrapped in DistributedDataParallel.
+
+Everything random is seeded from ``seed``: the epoch order, and each sample's
+augmentation from (seed, epoch, row), so a resumed run sees the same batches.
+Checkpoints go to ``out/checkpoints/step-NNNNNNN.{safetensors,optim.safetensors,json}``;
+the JSON is written last, so a checkpoint counts only once its JSON exists. A single-process
+run resumes mid-epoch at the next batch; under DDP the interrupted epoch restarts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from safetensors.torch import load_file, save_file
+from torch.utils.data import DataLoader, DistributedSampler, Sampler
+
+from clipmat.build import build_model
+from clipmat.checkpoint import load_checkpoint, save_checkpoint
+from clipmat.data import MatteDataset, collate, read_manifest
+from clipmat.infer import model_predictor, score
+from clipmat.losses import ClipMatLoss
+from clipmat.model import tokenize
+from refmatte.atomic import atomic_path, atomic_write_bytes
+
+
+@dataclass
+class TrainOptions:
+    manifest: str  # composite manifest to train on
+    out: str  # run folder: log.jsonl, checkpoints/, final.safetensors
+    setting: str = "keyword"  # keyword | expression
+    model: str = "ViT-B-16"  # registered architecture or JSON config
+    clip_weights: str | None = None  # open_clip tag, CLIP weights file, or None (random)
+    batch_size: int = 12  # per process, per step
+    accumulate: int = 1  # optimiser step every N batches
+    epochs: int = 50
+    max_steps: int | None = None  # stop after this many optimiser steps (overrides epochs when reached)
+    lr: float = 1e-4
+    seed: int = 0
+    workers: int = 2
+    checkpoint_every: int = 1000  # optimiser steps
+    keep: int = 3  # checkpoints kept (the newest); final.safetensors is always written
+    val_manifest: str | None = None  # evaluated at the end of every epoch
+    resume: bool = False
+    trimap_kernel: int = 25  # px at 512 px input
+    device: str | None = None  # default: cuda when available
+
+
+class _EpochOrder(Sampler):
+    """A permutation of the dataset drawn from (seed, epoch), skipping the first ``skip`` items."""
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.epoch, self.skip = n, seed, 0, 0
+
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        self.epoch, self.skip = epoch, skip
+
+    def __iter__(self):
+        return iter(np.random.default_rng([self.seed, self.epoch]).permutation(self.n)[self.skip:].tolist())
+
+    def __len__(self) -> int:
+        return self.n - self.skip
+
+
+def latest_checkpoint(out: Path) -> Path | None:
+    done = sorted((out / "checkpoints").glob("step-*.json"))
+    return done[-1] if done else None
+
+
+def _save(out: Path, model, optimizer, state: dict, keep: int) -> Path:
+    stem = out / "checkpoints" / f"step-{state['step']:07d}"
+    save_checkpoint(model, stem.with_suffix(".safetensors"), {"step": str(state["step"])})
+    opt = optimizer.state_dict()
+    tensors = {f"{i}.{k}": v.detach().contiguous().cpu() for i, s in opt["state"].items() for k, v in s.items()
+               if torch.is_tensor(v)}
+    with atomic_path(stem.with_suffix(".optim.safetensors")) as tmp:
+        save_file(tensors, str(tmp))
+    atomic_write_bytes(stem.with_suffix(".json"), json.dumps({**state, "param_groups": opt["param_groups"]},
+                                                             indent=1).encode())
+    for old in sorted((out / "checkpoints").glob("step-*.json"))[:-keep]:
+        for suffix in (".json", ".safetensors", ".optim.safetensors"):  # the JSON first: it marks a whole checkpoint
+            old.with_suffix(suffix).unlink(missing_ok=True)
+    return stem.with_suffix(".json")
+
+
+def _load_optimizer(optimizer, path: Path, param_groups: list) -> None:
+    flat = load_file(str(path))
+    state: dict[int, dict] = {}
+    for key, value in flat.items():
+        i, name = key.split(".", 1)
+        state.setdefault(int(i), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": param_groups})
+
+
+def train(opts: TrainOptions, progress=None, log=print) -> Path:
+    """Run training; returns the path of the final checkpoint (``out/final.safetensors``)."""
+    # --- set-up: devices and processes
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if distributed:
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    rank = dist.get_rank() if distributed else 0
+    world = dist.get_world_size() if distributed else 1
+    device = torch.device(opts.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda" and distributed:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    out = Path(opts.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(opts.seed)
+
+    # --- model: fresh, or from the latest checkpoint
+    resume_from = latest_checkpoint(out) if opts.resume else None
+    if resume_from:
+        state = json.loads(resume_from.read_text())
+        model = load_checkpoint(resume_from.with_suffix(".safetensors"))
+        log(f"resuming from {resume_from} (step {state['step']}, epoch {state['epoch']})")
+    else:
+        state = {"step": 0, "epoch": 0, "batches_in_epoch": 0, "options": asdict(opts)}
+        model = build_model(opts.model, opts.clip_weights)
+    config = model.config
+    model.to(device)
+
+    # --- data
+    dataset = MatteDataset(opts.manifest, opts.setting, config.image_size, config.text_length(opts.setting),
+                           tokenize, train=True, seed=opts.seed, trimap_kernel=opts.trimap_kernel)
+    if len(dataset) == 0:
+        raise ValueError(f"manifest {opts.manifest} has no rows usable in the {opts.setting} setting")
+    sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=opts.seed) if distributed \
+        else _EpochOrder(len(dataset), opts.seed)
+    loader_kwargs = dict(batch_size=opts.batch_size, sampler=sampler, num_workers=opts.workers, collate_fn=collate,
+                         persistent_workers=False, pin_memory=device.type == "cuda")
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=opts.lr)
+    if resume_from:
+        _load_optimizer(optimizer, resume_from.with_suffix(".optim.safetensors"), state["param_groups"])
+    net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None) \
+        if distributed else model
+    criterion = ClipMatLoss()
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    log_file = out / "log.jsonl"
+    skipped: list[str] = []
+
+    # --- loop
+    done = bool(opts.max_steps and state["step"] >= opts.max_steps)
+    while state["epoch"] < opts.epochs and not done:
+        epoch, skip = state["epoch"], state["batches_in_epoch"]
+        dataset.set_epoch(epoch)
+        if distributed:
+            sampler.set_epoch(epoch)
+        else:
+            sampler.set_epoch(epoch, skip * opts.batch_size)
+        net.train()
+        t0, seen = time.perf_counter(), 0
+        for b, batch in enumerate(DataLoader(dataset, **loader_kwargs), start=skip if not distributed else 0):
+            skipped += batch["errors"]
+            for e in batch["errors"]:
+                log(f"skipped: {e}")
+            if "image" not in batch:
+                continue
+            image, alpha = batch["image"].to(device, non_blocking=True), batch["alpha"].to(device, non_blocking=True)
+            trimap, tokens = batch["trimap"].to(device), batch["tokens"].to(device)
+            with autocast:
+                outputs = net(image, tokens)
+            losses = criterion(**{k: v.float() for k, v in outputs.items()}, target_alpha=alpha, target_trimap=trimap)
+            (losses["loss"] / opts.accumulate).backward()
+            seen += len(image)
+            if (b + 1) % opts.accumulate:
+                continue
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            state["step"] += 1
+            state["batches_in_epoch"] = b + 1
+            if rank == 0:
+                record = {"step": state["step"], "epoch": epoch, **{k: round(float(v.detach()), 6) for k, v in losses.items()},
+                          "img_per_s": round(seen * world / (time.perf_counter() - t0), 2)}
+                with open(log_file, "a") as f:
+                    f.write(json.dumps(record) + "\n")
+                if progress:
+                    progress(state["step"], record)
+                if state["step"] % opts.checkpoint_every == 0:
+                    _save(out, model, optimizer, state, opts.keep)
+            if opts.max_steps and state["step"] >= opts.max_steps:
+                done = True
+                break
+        if not done:
+            state["epoch"], state["batches_in_epoch"] = epoch + 1, 0
+        # --- validation, once per epoch
+        if rank == 0 and opts.val_manifest and not done:
+            result = validate(model, opts.val_manifest, opts.setting)
+            with open(log_file, "a") as f:
+                f.write(json.dumps({"step": state["step"], "epoch": epoch, "split": "val", **result}) + "\n")
+            log(f"epoch {epoch}: validation " + ", ".join(f"{k} {v:.4g}" for k, v in result.items()))
+    if rank == 0:
+        _save(out, model, optimizer, state, opts.keep)
+        save_checkpoint(model, out / "final.safetensors", {"step": str(state["step"])})
+        if skipped:
+            log(f"{len(skipped)} samples skipped (unreadable or mismatched files); first: {skipped[0]}")
+    if distributed:
+        dist.barrier()
+        dist.destroy_process_group()
+    return out / "final.safetensors"
+
+
+def validate(model, manifest: str, setting: str) -> dict[str, float]:
+    """Mean SAD / MSE / MAD and referring accuracy on a manifest (fast metrics only)."""
+    from clipmat.data import eval_text
+
+    rows = read_manifest(manifest, setting)
+    everyone = read_manifest(manifest, None)
+    texts = [eval_text(r, setting) for _, r in rows.iterrows()]
+    scored = score(rows, everyone, model_predictor(model, setting), texts, metrics=("sad", "mse", "mad"))
+    model.train()
+    return scored.summary()

@@ -1,0 +1,197 @@
+"""clipmat train / eval / score / predict, the metrics, the data pipeline and the benchmark importers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from clipmat import tokenize
+from clipmat.cli import app
+from clipmat.data import MatteDataset, collate, make_trimap, mirror_text, read_manifest
+from clipmat.metrics import all_metrics, conn, grad, gradient_magnitude, mad, mse, sad
+from clipmat.train import TrainOptions, train
+
+runner = CliRunner()
+
+
+# --- metrics
+
+def test_sad_mse_mad_by_hand():
+    a = np.zeros((100, 100))
+    p = np.zeros((100, 100))
+    p[:10, :10] = 0.5  # 100 pixels off by 0.5
+    assert sad(p, a) == pytest.approx(50 / 1000)  # SAD is reported / 1000
+    assert mse(p, a) == pytest.approx(100 * 0.25 / 10_000)
+    assert mad(p, a) == pytest.approx(100 * 0.5 / 10_000)
+    assert sad(np.full((2, 2), 255, np.uint8), np.zeros((2, 2), np.uint8)) == pytest.approx(4 / 1000)  # uint8 -> [0, 1]
+
+
+def test_grad_conventions():
+    ramp = np.tile(np.linspace(0, 1, 101), (30, 1))  # slope 0.01 per pixel
+    assert gradient_magnitude(ramp)[15, 20:80] == pytest.approx(0.01, rel=1e-6)  # unit response on a ramp
+    assert grad(ramp, ramp) == 0
+    assert grad(2 * ramp, np.zeros_like(ramp)) == pytest.approx(4 * grad(ramp, np.zeros_like(ramp)))
+
+
+def test_conn_by_hand():
+    a = np.zeros((20, 20))
+    a[2:5, 2:5] = 1
+    p = a.copy()
+    p[15, 15] = 1  # an island cut off from the body: it loses its whole value, 1
+    assert conn(a, a) == 0
+    assert conn(p, a) == pytest.approx(1 / 1000)
+    assert sad(p, a) == pytest.approx(1 / 1000)
+
+
+def test_metrics_on_2048_pairs_are_vectorised():
+    rng = np.random.default_rng(0)
+    a, p = rng.random((2048, 2048)), rng.random((2048, 2048))
+    m = all_metrics(p, a)
+    assert set(m) == {"sad", "mse", "mad", "grad", "conn"} and m["mad"] == pytest.approx(1 / 3, abs=1e-3)
+    with pytest.raises(ValueError, match="differ in size"):
+        all_metrics(p[:10], a)
+
+
+# --- data
+
+def test_mirror_text_and_trimap():
+    assert mirror_text("the cat to the Left of the leftmost dog") == "the cat to the Right of the rightmost dog"
+    assert mirror_text("the bright dog") == "the bright dog"
+    alpha = np.zeros((40, 40), np.float32)
+    alpha[10:30, 10:30] = 1
+    alpha[10:30, 10] = 0.5
+    t = make_trimap(alpha, 5)
+    assert t[20, 20] == 2 and t[0, 0] == 0 and t[20, 10] == 1 and t[20, 8] == 1  # band widened by the kernel
+    assert set(np.unique(t)) == {0, 1, 2}
+
+
+def test_augmentation_is_the_same_for_any_number_of_workers(demo):
+    ds = MatteDataset(demo / "manifests/train.parquet", "expression", 64, 69, tokenize, train=True, seed=3)
+    ds.set_epoch(1)
+    batches = []
+    for workers in (0, 2):
+        loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=workers, collate_fn=collate)
+        batches.append(next(iter(loader)))
+    assert batches[0]["text"] == batches[1]["text"]
+    for key in ("image", "alpha", "trimap", "tokens"):
+        assert torch.equal(batches[0][key], batches[1][key]), key
+    ds.set_epoch(2)
+    assert not np.array_equal(ds[0]["image"], MatteDataset(demo / "manifests/train.parquet", "expression", 64, 69,
+                                                           tokenize, train=True, seed=3)[0]["image"])
+
+
+def test_evaluation_text_is_fixed(demo):
+    ds = MatteDataset(demo / "manifests/test.parquet", "expression", 64, 69, tokenize, train=False)
+    assert [ds[i]["text"] for i in range(len(ds))] == [ds[i]["text"] for i in range(len(ds))]
+    kw = MatteDataset(demo / "manifests/test.parquet", "keyword", 64, 14, tokenize, train=False)
+    assert all(kw[i]["text"].startswith("the foreground of ") for i in range(len(kw)))
+
+
+def test_wrong_manifest_is_one_sentence(demo, tmp_path):
+    with pytest.raises(ValueError, match=r"entities.parquet lacks column\(s\) matte_path"):
+        read_manifest(demo / "manifests/entities.parquet", "keyword")
+    r = runner.invoke(app, ["train", str(demo / "manifests/entities.parquet"), "--model", "tiny", "--out", str(tmp_path)])
+    assert r.exit_code != 0 and "lacks column(s)" in r.output and "Traceback" not in r.output
+
+
+# --- training
+
+def _opts(demo, out, steps, resume=False):
+    return TrainOptions(manifest=str(demo / "manifests/train.parquet"), out=str(out), model="tiny", batch_size=4,
+                        epochs=100, max_steps=steps, workers=0, checkpoint_every=2, resume=resume, seed=1)
+
+
+def test_resumed_training_matches_an_uninterrupted_run(demo, tmp_path):
+    whole = load_file(str(train(_opts(demo, tmp_path / "a", 4), log=lambda s: None)))
+    train(_opts(demo, tmp_path / "b", 2), log=lambda s: None)
+    resumed = load_file(str(train(_opts(demo, tmp_path / "b", 4, resume=True), log=lambda s: None)))
+    assert whole.keys() == resumed.keys()
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "b/log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]
+    assert sorted(p.name for p in (tmp_path / "b/checkpoints").glob("*.json")) == ["step-0000002.json",
+                                                                                    "step-0000004.json"]
+
+
+def test_training_skips_unreadable_files_and_says_so(demo, tmp_path):
+    manifests = tmp_path / "m"
+    shutil.copytree(demo / "manifests", manifests, ignore=shutil.ignore_patterns("cache"))
+    rows = pd.read_parquet(manifests / "train.parquet")
+    broken = manifests / rows.image_path.iloc[0]
+    broken.write_bytes(b"not a jpeg")
+    messages = []
+    opts = _opts(demo, tmp_path / "run", 30)
+    opts.manifest = str(manifests / "train.parquet")
+    train(opts, log=messages.append)
+    assert any(f"image {broken} is missing or not a readable image" in m for m in messages)
+    assert any("samples skipped" in m for m in messages)
+
+
+# --- the commands, end to end
+
+@pytest.fixture(scope="module")
+def trained(demo, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    r = runner.invoke(app, ["train", str(demo / "manifests/train.parquet"), "--model", "tiny", "--out", str(out),
+                            "--batch-size", "4", "--max-steps", "3", "--workers", "0",
+                            "--val", str(demo / "manifests/test.parquet")])
+    assert r.exit_code == 0, r.output
+    return out / "final.safetensors"
+
+
+def test_eval_writes_per_entity_csv_and_protocol(trained, demo, tmp_path):
+    csv = tmp_path / "eval.csv"
+    r = runner.invoke(app, ["eval", str(trained), str(demo / "manifests/test.parquet"), "--csv", str(csv)])
+    assert r.exit_code == 0, r.output
+    table = pd.read_csv(csv)
+    assert len(table) == len(read_manifest(demo / "manifests/test.parquet", "keyword"))
+    assert {"sad", "mse", "mad", "grad", "conn", "referring_correct", "text"} <= set(table.columns)
+    summary = json.loads(csv.with_suffix(".json").read_text())
+    assert summary["sad"] == pytest.approx(table.sad.mean()) and "original resolution" in summary["protocol"]
+    assert "whole image at the original resolution" in r.output
+
+
+def test_score_predictions_of_another_method(demo, tmp_path):
+    rows = read_manifest(demo / "manifests/test.parquet", "keyword")
+    preds = tmp_path / "preds"
+    preds.mkdir()
+    for row in rows.itertuples():  # a perfect method: the ground truth itself, named by the rule
+        shutil.copy(row.matte_file, preds / row.matte_file.rsplit("/", 1)[-1])
+    r = runner.invoke(app, ["score", str(preds), str(demo / "manifests/test.parquet"), "--csv", str(tmp_path / "s.csv")])
+    assert r.exit_code == 0, r.output
+    table = pd.read_csv(tmp_path / "s.csv")
+    assert (table.sad == 0).all() and table.referring_correct.all()
+    (preds / rows.matte_file.iloc[0].rsplit("/", 1)[-1]).unlink()
+    r = runner.invoke(app, ["score", str(preds), str(demo / "manifests/test.parquet"), "--csv", str(tmp_path / "s.csv")])
+    assert r.exit_code == 0 and "1 entities skipped" in r.output and "is missing" in r.output
+
+
+def test_predict_any_size_with_cutout(trained, tmp_path):
+    image = (np.random.default_rng(0).random((101, 157, 3)) * 255).astype(np.uint8)
+    cv2.imwrite(str(tmp_path / "in.png"), image)
+    r = runner.invoke(app, ["predict", str(trained), str(tmp_path / "in.png"), "the cat on the left",
+                            "--out", str(tmp_path / "a.png"), "--cutout", str(tmp_path / "c.png")])
+    assert r.exit_code == 0, r.output
+    assert cv2.imread(str(tmp_path / "a.png"), cv2.IMREAD_UNCHANGED).shape == (101, 157)
+    assert cv2.imread(str(tmp_path / "c.png"), cv2.IMREAD_UNCHANGED).shape == (101, 157, 4)
+    assert "expression 'the cat on the left'" in r.output
+    r = runner.invoke(app, ["predict", str(trained), str(tmp_path / "nothing.png"), "cat"])
+    assert r.exit_code != 0 and "nothing.png is missing or not a readable image" in r.output
+
+
+def test_demo_trains_and_predicts(demo):
+    assert (demo / "clipmat/final.safetensors").is_file()
+    steps = [json.loads(line)["step"] for line in (demo / "clipmat/log.jsonl").read_text().splitlines()]
+    assert steps[-1] == 60
+    picture = next((demo / "prediction").glob("*_compare.png"))
+    alpha = next((demo / "prediction").glob("*_alpha.png"))
+    h, w = cv2.imread(str(alpha), cv2.IMREAD_GRAYSCALE).shape
+    assert cv2.imread(str(picture)).shape == (h, 3 * w, 3)  # image | predicted | true
