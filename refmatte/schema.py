@@ -163,12 +163,32 @@ COMPOSITE_SCHEMA = pa.schema(
     ]
 )
 
-TABLES: dict[str, pa.Schema] = {"entities": ENTITY_SCHEMA, "backgrounds": BACKGROUND_SCHEMA, "composites": COMPOSITE_SCHEMA}
+BENCHMARK_SCHEMA = pa.schema(
+    [
+        col("image_id", pa.string(), "-", "The image's file stem in the official release.", False),
+        col("split", pa.string(), "-", "train or test (RefMatte), rw100 (RefMatte-RW100).", False),
+        col("image_path", pa.string(), "path", "The release's image, relative to the manifest folder.", False),
+        col("matte_path", pa.string(), "path", "The release's alpha matte of this entity (8-bit PNG), relative to the manifest folder.", False),
+        col("width", pa.int32(), "px", "Image width.", False),
+        col("height", pa.int32(), "px", "Image height.", False),
+        col("slot", pa.int8(), "-", "Entity index within its image: `k` of `<image>_<k>.png`, else the order of the entity keys.", False),
+        col("entity_id", pa.string(), "-", "The entity's key in the release's label JSON (the matte's file stem).", False),
+        col("keyword", pa.string(), "-", "Keyword (category) when the label JSON has one (`keyword`, `category` or `class`); null otherwise."),
+        col("keyword_valid", pa.bool_(), "-", "True when `keyword` is set: the row takes part in the keyword setting.", False),
+        col("expressions", pa.list_(pa.string()), "-", "The release's expressions for the entity, in its order.", False),
+        col("eval_expression", pa.int32(), "-", "Index into `expressions` used at evaluation (RW100's eval_index_expression.json); null: clipmat picks one by a hash of matte_path."),
+        col("source", pa.string(), "-", "refmatte or rw100: which release the row came from.", False),
+    ]
+)
+
+TABLES: dict[str, pa.Schema] = {"entities": ENTITY_SCHEMA, "backgrounds": BACKGROUND_SCHEMA, "composites": COMPOSITE_SCHEMA,
+                                "benchmark": BENCHMARK_SCHEMA}
 
 TABLE_DOCS = {
     "entities": "`entities.parquet`: one row per candidate matting entity found by `refmatte ingest`, kept or rejected.",
     "backgrounds": "`backgrounds.parquet`: one row per candidate background found by `refmatte backgrounds`.",
     "composites": "`<split>.parquet` (train.parquet, test.parquet): one row per (composite image, entity) written by `refmatte compose`.",
+    "benchmark": "`<split>.parquet` written by `refmatte import-refmatte` (train, test) and `refmatte import-rw100` (rw100): the official releases as manifests that `clipmat train / eval / score` read like composite manifests.",
 }
 
 
