@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import typer
@@ -34,14 +35,14 @@ def train_cmd(
     model: str = typer.Option("ViT-B-16", "--model", help="Architecture (clipmat list-models) or a JSON config file."),
     clip_weights: str = typer.Option(None, "--clip-weights", help="open_clip tag (e.g. openai: downloaded when online), "
                                      "a local CLIP .pt/.safetensors file, or nothing for random weights."),
-    batch_size: int = typer.Option(12, "--batch-size", help="Images per step and process (paper: 12 for ViT-B/16)."),
-    accumulate: int = typer.Option(1, "--accumulate", help="Optimiser step every N batches (gradient accumulation)."),
-    epochs: int = typer.Option(50, "--epochs", help="Passes over the manifest (paper: 50)."),
+    batch_size: int = typer.Option(12, "--batch-size", min=1, help="Images per step and process (paper: 12 for ViT-B/16)."),
+    accumulate: int = typer.Option(1, "--accumulate", min=1, help="Optimiser step every N batches (gradient accumulation)."),
+    epochs: int = typer.Option(50, "--epochs", min=1, help="Passes over the manifest (paper: 50)."),
     max_steps: int = typer.Option(None, "--max-steps", help="Stop after this many optimiser steps."),
     lr: float = typer.Option(1e-4, "--lr", help="Adam learning rate (paper: 1e-4, fixed)."),
     seed: int = typer.Option(0, "--seed", help="Seeds the epoch order and every augmentation draw."),
     workers: int = typer.Option(2, "--workers", help="Data-loading processes."),
-    checkpoint_every: int = typer.Option(1000, "--checkpoint-every", help="Optimiser steps between checkpoints."),
+    checkpoint_every: int = typer.Option(1000, "--checkpoint-every", min=1, help="Optimiser steps between checkpoints."),
     val: Path = typer.Option(None, "--val", help="Manifest evaluated (SAD/MSE/MAD, referring accuracy) after each epoch."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in --out."),
     trimap_kernel: int = typer.Option(25, "--trimap-kernel", help="Erosion kernel of the online trimaps, px at 512 px."),
@@ -63,18 +64,20 @@ def train_cmd(
                         seed=seed, workers=workers, checkpoint_every=checkpoint_every,
                         val_manifest=str(val) if val else None, resume=resume, trimap_kernel=trimap_kernel,
                         device=device)
+    world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
     try:
         rows = len(read_manifest(manifest, setting))
-        total = math.ceil(rows / batch_size / accumulate) * epochs
+        total = math.ceil(rows / (batch_size * world) / accumulate) * epochs
         total = min(total, max_steps) if max_steps else total
         with Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                      TimeRemainingColumn(), console=console) as bar:
+                      TimeRemainingColumn(), console=console, disable=rank != 0) as bar:
             task = bar.add_task("train", total=total, info="")
             final = train(opts, progress=lambda step, r: bar.update(
                 task, completed=step, info=f"loss {r['loss']:.4f}  {r['img_per_s']:.1f} img/s"), log=console.print)
     except _errors() as e:
         fail(str(e))
-    console.print(f"trained: {final} (log: {out / 'log.jsonl'})", soft_wrap=True)
+    if rank == 0:
+        console.print(f"trained: {final} (log: {out / 'log.jsonl'})", soft_wrap=True)
 
 
 def _report(scored, setting: str, manifest: Path, csv: Path, what: str) -> None:
@@ -197,6 +200,11 @@ def predict_cmd(
         fail(f"image {image} is missing or not a readable image")
     if setting == "auto":
         setting = "keyword" if len(phrase.split()) <= 2 else "expression"
+    if setting not in ("keyword", "expression"):
+        fail(f"--setting must be keyword, expression or auto, got {setting!r}")
+    for path in (out, cutout):
+        if path is not None and path.is_dir():
+            fail(f"{path} is a folder: give a file name such as {path / 'alpha.png'}")
     text = keyword_prompt(phrase) if setting == "keyword" else phrase
     try:
         model = load_checkpoint(checkpoint, device or ("cuda" if torch.cuda.is_available() else "cpu"))

@@ -11,7 +11,8 @@ number of workers:
 - with p=0.5 the background is replaced by a random texture, using the union of the
   image's mattes (:mod:`clipmat.augment`): composites reuse few backgrounds;
 - with p=0.5 a square crop of 1, 1.5 or 2 times the input size, centred on a transition
-  pixel of the matte (clamped to the image);
+  pixel of the matte (clamped to the image); otherwise the largest square centred on the
+  entity, so the aspect ratio is kept as it is at evaluation;
 - with p=0.5 a horizontal flip. The text is mirrored with it: left <-> right and
   leftmost <-> rightmost, so absolute and relative expressions stay true (the grammar
   has no other left/right words);
@@ -182,9 +183,13 @@ class MatteDataset:
             side = min(int(self.size * rng.choice([1.0, 1.5, 2.0])), h, w)
             band = np.argwhere((alpha > 0.01) & (alpha < 0.99))
             cy, cx = band[rng.integers(len(band))] if len(band) else (h // 2, w // 2)
-            y0 = int(np.clip(cy - side // 2, 0, h - side))
-            x0 = int(np.clip(cx - side // 2, 0, w - side))
-            image, alpha = image[y0:y0 + side, x0:x0 + side], alpha[y0:y0 + side, x0:x0 + side]
+        else:  # the largest square around the entity, so resizing never changes the aspect ratio
+            side = min(h, w)
+            ys, xs = np.nonzero(alpha > 0.5)
+            cy, cx = (int(ys.mean()), int(xs.mean())) if len(ys) else (h // 2, w // 2)
+        y0 = int(np.clip(cy - side // 2, 0, h - side))
+        x0 = int(np.clip(cx - side // 2, 0, w - side))
+        image, alpha = image[y0:y0 + side, x0:x0 + side], alpha[y0:y0 + side, x0:x0 + side]
         if rng.random() < 0.5:
             image, alpha, text = image[:, ::-1], alpha[:, ::-1], mirror_text(text)
         image, alpha = self._resize(image), self._resize(alpha)

@@ -5,9 +5,9 @@ Whole-image protocol, as the RIM paper reports (section 5.1): every pixel counts
 - SAD = sum |p - a| / 1000
 - MSE = mean (p - a)^2
 - MAD = mean |p - a|
-- Grad = sum (|grad p| - |grad a|)^2 / 1000, gradients by first-order Gaussian-derivative
-  filters with sigma 1.4, scaled to answer 1 per pixel on a unit ramp (Rhemann et al. 2009; the Deep Image Matting /1000 convention,
-  not GFM's /10)
+- Grad = sum (|grad p| - |grad a|)^2 / 1000, gradients by Deep Image Matting's 2-D
+  Gaussian-derivative filters (sigma 1.4, unit L2 norm; Rhemann et al. 2009), the /1000
+  convention of DIM, GCA and Matting-Anything (not GFM's /10)
 - Conn = sum |phi(p) - phi(a)| / 1000, thresholds 0 to 1 in steps of 0.1, theta 0.15,
   4-connected largest component (Rhemann et al. 2009)
 
@@ -21,7 +21,8 @@ import cv2
 import numpy as np
 
 PROTOCOL = ("whole image at the original resolution, alpha in [0, 1]; SAD = sum|p-a|/1000, MSE and MAD = "
-            "pixel means; Grad: Gaussian-derivative sigma 1.4, sum of squared magnitude differences /1000; "
+            "pixel means; Grad: DIM's Gaussian-derivative filters (sigma 1.4, unit L2 norm), sum of squared magnitude "
+            "differences /1000; "
             "Conn: step 0.1, theta 0.15, /1000")
 METRICS = ("sad", "mse", "mad", "grad", "conn")
 
@@ -43,21 +44,25 @@ def mad(pred: np.ndarray, target: np.ndarray) -> float:
     return float(np.abs(_as_float(pred) - _as_float(target)).mean())
 
 
-def _gaussian_derivative_kernels(sigma: float = 1.4) -> tuple[np.ndarray, np.ndarray]:
-    r = int(np.ceil(3 * sigma))
-    x = np.arange(-r, r + 1, dtype=np.float64)
-    g = np.exp(-x**2 / (2 * sigma**2))
-    dg = x * g / (x * x * g).sum()  # derivative of the Gaussian, scaled to answer 1 on a unit ramp
-    g /= g.sum()
-    return g, dg
+def _gaussian_derivative_kernels(sigma: float = 1.4, epsilon: float = 1e-2) -> tuple[np.ndarray, np.ndarray]:
+    """The 1-D factors of Deep Image Matting's 2-D Gaussian-derivative filter, each of unit L2 norm.
+
+    Half-size ceil(sigma * sqrt(-2 ln(sqrt(2 pi) sigma epsilon))) (4 for sigma 1.4); the 2-D
+    filter g(y) * dg(x) has unit L2 norm, as in the published ports of DIM's Grad.
+    """
+    half = int(np.ceil(sigma * np.sqrt(-2 * np.log(np.sqrt(2 * np.pi) * sigma * epsilon))))
+    x = np.arange(-half, half + 1, dtype=np.float64)
+    g = np.exp(-x**2 / (2 * sigma**2)) / (sigma * np.sqrt(2 * np.pi))
+    dg = -x * g / sigma**2
+    return g / np.linalg.norm(g), dg / np.linalg.norm(dg)
 
 
 def gradient_magnitude(alpha: np.ndarray, sigma: float = 1.4) -> np.ndarray:
-    """|grad alpha| by separable Gaussian-derivative filters, replicate borders, float64 (H, W)."""
+    """|grad alpha| by the separable Gaussian-derivative filters, reflected borders, float64 (H, W)."""
     g, dg = _gaussian_derivative_kernels(sigma)
     a = _as_float(alpha)
-    gx = cv2.sepFilter2D(a, cv2.CV_64F, dg, g, borderType=cv2.BORDER_REPLICATE)
-    gy = cv2.sepFilter2D(a, cv2.CV_64F, g, dg, borderType=cv2.BORDER_REPLICATE)
+    gx = cv2.sepFilter2D(a, cv2.CV_64F, dg, g, borderType=cv2.BORDER_REFLECT)
+    gy = cv2.sepFilter2D(a, cv2.CV_64F, g, dg, borderType=cv2.BORDER_REFLECT)
     return np.sqrt(gx**2 + gy**2)
 
 

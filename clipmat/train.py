@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from datetime import timedelta
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from clipmat.build import build_model
 from clipmat.checkpoint import load_checkpoint, save_checkpoint
-from clipmat.data import MatteDataset, collate, read_manifest
+from clipmat.data import DataError, MatteDataset, collate, read_manifest
 from clipmat.infer import model_predictor, score
 from clipmat.losses import ClipMatLoss
 from clipmat.model import tokenize
@@ -104,12 +105,39 @@ def _load_optimizer(optimizer, path: Path, param_groups: list) -> None:
     optimizer.load_state_dict({"state": state, "param_groups": param_groups})
 
 
+RESUME_MUST_MATCH = ("manifest", "setting", "batch_size", "accumulate", "seed")
+
+
+def _check_resume(path: Path, state: dict, opts: TrainOptions, world: int) -> None:
+    """Refuse, in one sentence, a resume whose batches would differ from the interrupted run's."""
+    before = {**state.get("options", {}), "world_size": state.get("world_size", 1)}
+    now = {**asdict(opts), "world_size": world}
+    changed = [f"{k} {before.get(k)!r} -> {now[k]!r}" for k in (*RESUME_MUST_MATCH, "world_size") if before.get(k) != now[k]]
+    if changed:
+        raise DataError(f"cannot resume from {path}: {', '.join(changed)}; resume with the run's own options "
+                        "or train into a new --out")
+
+
+def _truncate_log(log_file: Path, step: int) -> None:
+    if log_file.is_file():
+        keep = [line for line in log_file.read_text().splitlines() if json.loads(line)["step"] <= step]
+        atomic_write_bytes(log_file, "".join(line + "\n" for line in keep).encode())
+
+
+def _all_ranks_have_data(have: bool, distributed: bool, device: torch.device) -> bool:
+    if not distributed:
+        return have
+    flag = torch.tensor([1 if have else 0], device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    return bool(flag.item())
+
+
 def train(opts: TrainOptions, progress=None, log=print) -> Path:
     """Run training; returns the path of the final checkpoint (``out/final.safetensors``)."""
     # --- set-up: devices and processes
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    if distributed:
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    if distributed:  # a long timeout: ranks wait at a barrier while rank 0 validates
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo", timeout=timedelta(hours=2))
     rank = dist.get_rank() if distributed else 0
     world = dist.get_world_size() if distributed else 1
     device = torch.device(opts.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -124,10 +152,12 @@ def train(opts: TrainOptions, progress=None, log=print) -> Path:
     resume_from = latest_checkpoint(out) if opts.resume else None
     if resume_from:
         state = json.loads(resume_from.read_text())
+        _check_resume(resume_from, state, opts, world)
         model = load_checkpoint(resume_from.with_suffix(".safetensors"))
+        _truncate_log(out / "log.jsonl", state["step"])  # steps after the checkpoint are redone
         log(f"resuming from {resume_from} (step {state['step']}, epoch {state['epoch']})")
     else:
-        state = {"step": 0, "epoch": 0, "batches_in_epoch": 0, "options": asdict(opts)}
+        state = {"step": 0, "epoch": 0, "batches_in_epoch": 0, "options": asdict(opts), "world_size": world}
         model = build_model(opts.model, opts.clip_weights)
     config = model.config
     model.to(device)
@@ -136,7 +166,7 @@ def train(opts: TrainOptions, progress=None, log=print) -> Path:
     dataset = MatteDataset(opts.manifest, opts.setting, config.image_size, config.text_length(opts.setting),
                            tokenize, train=True, seed=opts.seed, trimap_kernel=opts.trimap_kernel)
     if len(dataset) == 0:
-        raise ValueError(f"manifest {opts.manifest} has no rows usable in the {opts.setting} setting")
+        raise DataError(f"manifest {opts.manifest} has no rows usable in the {opts.setting} setting")
     sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=opts.seed) if distributed \
         else _EpochOrder(len(dataset), opts.seed)
     loader_kwargs = dict(batch_size=opts.batch_size, sampler=sampler, num_workers=opts.workers, collate_fn=collate,
@@ -167,8 +197,8 @@ def train(opts: TrainOptions, progress=None, log=print) -> Path:
             skipped += batch["errors"]
             for e in batch["errors"]:
                 log(f"skipped: {e}")
-            if "image" not in batch:
-                continue
+            if not _all_ranks_have_data("image" in batch, distributed, device):
+                continue  # every rank skips together, or DDP's all-reduce would hang
             image, alpha = batch["image"].to(device, non_blocking=True), batch["alpha"].to(device, non_blocking=True)
             trimap, tokens = batch["trimap"].to(device), batch["tokens"].to(device)
             with autocast:
@@ -195,6 +225,7 @@ def train(opts: TrainOptions, progress=None, log=print) -> Path:
                 done = True
                 break
         if not done:
+            optimizer.zero_grad(set_to_none=True)  # an incomplete accumulation group does not cross epochs
             state["epoch"], state["batches_in_epoch"] = epoch + 1, 0
         # --- validation, once per epoch
         if rank == 0 and opts.val_manifest and not done:
@@ -202,6 +233,8 @@ def train(opts: TrainOptions, progress=None, log=print) -> Path:
             with open(log_file, "a") as f:
                 f.write(json.dumps({"step": state["step"], "epoch": epoch, "split": "val", **result}) + "\n")
             log(f"epoch {epoch}: validation " + ", ".join(f"{k} {v:.4g}" for k, v in result.items()))
+        if distributed and opts.val_manifest and not done:
+            dist.barrier()
     if rank == 0:
         _save(out, model, optimizer, state, opts.keep)
         save_checkpoint(model, out / "final.safetensors", {"step": str(state["step"])})

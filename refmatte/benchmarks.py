@@ -7,6 +7,10 @@ Layouts:
 - RefMatte-RW100: ``ROOT/{image,mask}``, masks ``<image>_<k>.png``,
   ``refmatte_rw100_label.json`` (same shape) and ``eval_index_expression.json`` (matte stem
   -> index of the expression used for evaluation).
+The RW100 layout and the RefMatte folder layout are from REFERENCE section 1; the RefMatte
+label JSON's shape is assumed to be RW100's (the same keys are read by public loaders of
+the release) but is unverified here: no copy of the release was available. A keyword is
+read from ``keyword``, ``category`` or ``class`` when a label has one.
 The release files are not copied: the manifest's paths point at them, relative to the
 manifest folder. A label without its files, or a matte whose size differs from its image,
 is reported in one sentence and skipped.
@@ -91,6 +95,10 @@ def _rows(labels: dict, image_dir: Path, mask_dir: Path, out: Path, split: str, 
         slots[image.stem] = slots.get(image.stem, 0) + 1
         keyword = next((str(label[k]) for k in KEYWORD_KEYS if label.get(k)), None)
         index = eval_index.get(key, eval_index.get(stem))
+        if index is not None and not (isinstance(index, int) and 0 <= index < len(exprs)):
+            summary.skipped.append(f"{key}: evaluation index {index!r} does not name one of its {len(exprs)} "
+                                   "expressions; clipmat will pick one by hash")
+            index = None
         rows.append({
             "image_id": image.stem, "split": split, "image_path": os.path.relpath(image, out),
             "matte_path": os.path.relpath(mask, out), "width": size[0], "height": size[1], "slot": slot,
@@ -101,6 +109,9 @@ def _rows(labels: dict, image_dir: Path, mask_dir: Path, out: Path, split: str, 
 
 
 def _write(rows: list[dict], path: Path, summary: ImportSummary) -> None:
+    if rows and not any(r["keyword_valid"] for r in rows):
+        summary.skipped.append(f"{path.name}: no label has a keyword (keyword, category or class), so these rows "
+                               "take part in the expression setting only")
     table = pa.Table.from_pylist(rows, schema=BENCHMARK_SCHEMA)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)

@@ -321,3 +321,27 @@ def test_list_models_command():
     for name in list_models():
         assert name in r.output
     assert "14 keyword / 69 expression" in r.output
+
+
+def test_checkpoint_carries_its_clip_architecture(tmp_path):
+    """A checkpoint still loads after clipmat's own architecture file of that name was edited."""
+    import open_clip
+    from safetensors.torch import load_file, safe_open, save_file
+
+    arch = json.loads((__import__("clipmat").config.CLIP_CONFIG_DIR / "clipmat-tiny-clip.json").read_text())
+    arch["vision_cfg"]["patch_size"] = 16  # the architecture as it was before an edit
+    (tmp_path / "arch").mkdir()
+    (tmp_path / "arch/clipmat-test-p16.json").write_text(json.dumps(arch))
+    open_clip.add_model_config(tmp_path / "arch")
+    config = get_config("tiny").__class__(**{**get_config("tiny").to_dict(), "clip_model": "clipmat-test-p16"})
+    torch.manual_seed(0)
+    model = build_model(config).eval()
+    path = save_checkpoint(model, tmp_path / "old.safetensors")
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+    meta["config"] = json.dumps({**json.loads(meta["config"]), "clip_model": "clipmat-tiny-clip"})  # now patch 8
+    save_file(load_file(str(path)), str(path), metadata=meta)
+    loaded = load_checkpoint(path).eval()
+    assert loaded.config.clip_model.startswith("clipmat-tiny-clip-saved-") and loaded.image_encoder.patch == 16
+    image, tokens = _batch()
+    assert torch.equal(model(image, tokens)["alpha"], loaded(image, tokens)["alpha"])

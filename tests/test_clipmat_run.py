@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from clipmat import tokenize
 from clipmat.cli import app
 from clipmat.data import MatteDataset, collate, make_trimap, mirror_text, read_manifest
-from clipmat.metrics import all_metrics, conn, grad, gradient_magnitude, mad, mse, sad
+from clipmat.metrics import all_metrics, conn, grad, mad, mse, sad
 from clipmat.train import TrainOptions, train
 
 runner = CliRunner()
@@ -34,9 +34,33 @@ def test_sad_mse_mad_by_hand():
     assert sad(np.full((2, 2), 255, np.uint8), np.zeros((2, 2), np.uint8)) == pytest.approx(4 / 1000)  # uint8 -> [0, 1]
 
 
-def test_grad_conventions():
-    ramp = np.tile(np.linspace(0, 1, 101), (30, 1))  # slope 0.01 per pixel
-    assert gradient_magnitude(ramp)[15, 20:80] == pytest.approx(0.01, rel=1e-6)  # unit response on a ramp
+def _reference_grad(p: np.ndarray, a: np.ndarray, sigma: float = 1.4) -> float:
+    """Deep Image Matting's Grad written the long way: 2-D kernels, scipy convolution."""
+    from scipy import ndimage
+
+    half = int(np.ceil(sigma * np.sqrt(-2 * np.log(np.sqrt(2 * np.pi) * sigma * 1e-2))))
+    kx = np.zeros((2 * half + 1, 2 * half + 1))
+    for i in range(2 * half + 1):
+        for j in range(2 * half + 1):
+            y, x = i - half, j - half
+            gauss_y = np.exp(-y * y / (2 * sigma * sigma)) / (sigma * np.sqrt(2 * np.pi))
+            gauss_x = np.exp(-x * x / (2 * sigma * sigma)) / (sigma * np.sqrt(2 * np.pi))
+            kx[i, j] = gauss_y * (-x * gauss_x / sigma**2)
+    kx /= np.sqrt((kx**2).sum())
+    ky = kx.T
+
+    def amp(m):
+        return np.sqrt(ndimage.convolve(m, kx, mode="reflect") ** 2 + ndimage.convolve(m, ky, mode="reflect") ** 2)
+    return float(((amp(p) - amp(a)) ** 2).sum() / 1000)
+
+
+def test_grad_matches_deep_image_matting_convention():
+    rng = np.random.default_rng(0)
+    a = (rng.random((60, 70)) > 0.5).astype(float)
+    p = np.clip(a + rng.normal(0, 0.2, a.shape), 0, 1)
+    assert grad(p, a) == pytest.approx(_reference_grad(p, a), rel=1e-9)
+    assert grad(p, a) == pytest.approx(0.0984656, rel=1e-5)  # pinned
+    ramp = np.tile(np.linspace(0, 1, 101), (30, 1))
     assert grad(ramp, ramp) == 0
     assert grad(2 * ramp, np.zeros_like(ramp)) == pytest.approx(4 * grad(ramp, np.zeros_like(ramp)))
 
@@ -49,6 +73,13 @@ def test_conn_by_hand():
     assert conn(a, a) == 0
     assert conn(p, a) == pytest.approx(1 / 1000)
     assert sad(p, a) == pytest.approx(1 / 1000)
+    # a faint island (0.3): it leaves the body at threshold 0.1, so its level is 0 and
+    # d = 0.3 >= theta 0.15 gives phi = 0.7 against the target's 1: error 0.3
+    p[15, 15] = 0.3
+    assert conn(p, a) == pytest.approx(0.3 / 1000)
+    # below theta the difference is forgiven: an island of 0.1 has d = 0.1 < 0.15, phi 1 on both sides
+    p[15, 15] = 0.1
+    assert conn(p, a) == 0
 
 
 def test_metrics_on_2048_pairs_are_vectorised():
@@ -88,11 +119,20 @@ def test_augmentation_is_the_same_for_any_number_of_workers(demo):
                                                            tokenize, train=True, seed=3)[0]["image"])
 
 
-def test_evaluation_text_is_fixed(demo):
+def test_evaluation_text_is_fixed(demo, tmp_path):
+    import zlib
+
     ds = MatteDataset(demo / "manifests/test.parquet", "expression", 64, 69, tokenize, train=False)
-    assert [ds[i]["text"] for i in range(len(ds))] == [ds[i]["text"] for i in range(len(ds))]
+    row = ds.rows.iloc[0]
+    assert ds[0]["text"] == row.expressions[zlib.crc32(row.matte_path.encode()) % len(row.expressions)]
     kw = MatteDataset(demo / "manifests/test.parquet", "keyword", 64, 14, tokenize, train=False)
-    assert all(kw[i]["text"].startswith("the foreground of ") for i in range(len(kw)))
+    assert [kw[i]["text"] for i in range(len(kw))] == [f"the foreground of {k}" for k in kw.rows.keyword]
+    table = pd.read_parquet(demo / "manifests/test.parquet")
+    table["eval_expression"] = 0  # an official index wins over the hash
+    shutil.copytree(demo / "manifests", tmp_path / "m", ignore=shutil.ignore_patterns("cache"))
+    table.to_parquet(tmp_path / "m/test.parquet")
+    pinned = MatteDataset(tmp_path / "m/test.parquet", "expression", 64, 69, tokenize, train=False)
+    assert [pinned[i]["text"] for i in range(len(pinned))] == [e[0] for e in pinned.rows.expressions]
 
 
 def test_wrong_manifest_is_one_sentence(demo, tmp_path):
@@ -104,9 +144,10 @@ def test_wrong_manifest_is_one_sentence(demo, tmp_path):
 
 # --- training
 
-def _opts(demo, out, steps, resume=False):
-    return TrainOptions(manifest=str(demo / "manifests/train.parquet"), out=str(out), model="tiny", batch_size=4,
-                        epochs=100, max_steps=steps, workers=0, checkpoint_every=2, resume=resume, seed=1)
+def _opts(demo, out, steps, resume=False, **kw):
+    return TrainOptions(**{**dict(manifest=str(demo / "manifests/train.parquet"), out=str(out), model="tiny",
+                                  batch_size=4, epochs=100, max_steps=steps, workers=0, checkpoint_every=2,
+                                  resume=resume, seed=1), **kw})
 
 
 def test_resumed_training_matches_an_uninterrupted_run(demo, tmp_path):
@@ -119,6 +160,17 @@ def test_resumed_training_matches_an_uninterrupted_run(demo, tmp_path):
     assert steps == [1, 2, 3, 4]
     assert sorted(p.name for p in (tmp_path / "b/checkpoints").glob("*.json")) == ["step-0000002.json",
                                                                                     "step-0000004.json"]
+
+
+def test_resume_with_accumulation_and_changed_options(demo, tmp_path):
+    whole = load_file(str(train(_opts(demo, tmp_path / "a", 3, accumulate=2, batch_size=2), log=lambda s: None)))
+    train(_opts(demo, tmp_path / "b", 2, accumulate=2, batch_size=2), log=lambda s: None)
+    resumed = train(_opts(demo, tmp_path / "b", 3, resume=True, accumulate=2, batch_size=2), log=lambda s: None)
+    assert all(torch.equal(v, load_file(str(resumed))[k]) for k, v in whole.items())
+    from clipmat.data import DataError
+
+    with pytest.raises(DataError, match=r"cannot resume from .*step-0000003.json: batch_size 2 -> 4"):
+        train(_opts(demo, tmp_path / "b", 5, resume=True, accumulate=2, batch_size=4), log=lambda s: None)
 
 
 def test_training_skips_unreadable_files_and_says_so(demo, tmp_path):
@@ -172,6 +224,11 @@ def test_score_predictions_of_another_method(demo, tmp_path):
     (preds / rows.matte_file.iloc[0].rsplit("/", 1)[-1]).unlink()
     r = runner.invoke(app, ["score", str(preds), str(demo / "manifests/test.parquet"), "--csv", str(tmp_path / "s.csv")])
     assert r.exit_code == 0 and "1 entities skipped" in r.output and "is missing" in r.output
+    small = preds / rows.matte_file.iloc[1].rsplit("/", 1)[-1]
+    cv2.imwrite(str(small), np.zeros((10, 10), np.uint8))
+    r = runner.invoke(app, ["score", str(preds), str(demo / "manifests/test.parquet"), "--csv", str(tmp_path / "s.csv")])
+    assert "2 entities skipped" in r.output and pd.read_csv(tmp_path / "s.csv").error.str.contains(
+        "must be at the original size").any()
 
 
 def test_predict_any_size_with_cutout(trained, tmp_path):
