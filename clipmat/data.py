@@ -110,18 +110,29 @@ def eval_text(row: pd.Series, setting: str) -> str:
     return exprs[int(index)]
 
 
-def read_pair(image_file: str, matte_file: str) -> tuple[np.ndarray, np.ndarray]:
-    """RGB uint8 (H, W, 3) and alpha float32 (H, W) in [0, 1]; DataError naming a bad or mismatched file."""
+def read_image(image_file: str) -> np.ndarray:
+    """RGB uint8 (H, W, 3); DataError naming a missing or unreadable file."""
     image = cv2.imread(image_file, cv2.IMREAD_COLOR)
     if image is None:
         raise DataError(f"image {image_file} is missing or not a readable image")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_matte(matte_file: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Alpha float32 (H, W) in [0, 1] of an image of ``shape``; DataError naming a bad or mismatched file."""
     matte = cv2.imread(matte_file, cv2.IMREAD_GRAYSCALE)
     if matte is None:
         raise DataError(f"matte {matte_file} is missing or not a readable image")
-    if matte.shape != image.shape[:2]:
+    if matte.shape != tuple(shape[:2]):
         raise DataError(f"matte {matte_file} is {matte.shape[1]}x{matte.shape[0]} but its image is "
-                        f"{image.shape[1]}x{image.shape[0]}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), matte.astype(np.float32) / 255.0
+                        f"{shape[1]}x{shape[0]}")
+    return matte.astype(np.float32) / 255.0
+
+
+def read_pair(image_file: str, matte_file: str) -> tuple[np.ndarray, np.ndarray]:
+    """RGB uint8 (H, W, 3) and alpha float32 (H, W) in [0, 1]; DataError naming a bad or mismatched file."""
+    image = read_image(image_file)
+    return image, read_matte(matte_file, image.shape)
 
 
 class MatteDataset:
@@ -159,7 +170,7 @@ class MatteDataset:
             rng = np.random.default_rng([self.seed, self.epoch, i])
             if rng.random() < BACKGROUND_SWAP:
                 try:
-                    union = np.clip(sum(read_pair(row.image_file, m)[1] for m in self.peers[row.image_file]), 0, 1)
+                    union = np.clip(sum(read_matte(m, image.shape) for m in self.peers[row.image_file]), 0, 1)
                 except DataError as e:
                     return {"error": str(e), "row": i}
                 image = swap_background(image, union, rng)

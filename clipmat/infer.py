@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from clipmat.data import DataError, read_pair
+from clipmat.data import DataError, read_image, read_matte
 from clipmat.metrics import METRICS, all_metrics
 from clipmat.model import CLIPMat, tokenize
 
@@ -88,8 +88,8 @@ def score(rows: pd.DataFrame, everyone: pd.DataFrame, predictor: Predictor, text
     records, skipped = [], []
     for image_file, group, peers in _images(rows, everyone):
         try:
-            mattes = {p.matte_file: read_pair(image_file, p.matte_file)[1] for p in peers.itertuples()}
-            image = cv2.cvtColor(cv2.imread(image_file, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+            image = read_image(image_file)
+            mattes = {p.matte_file: read_matte(p.matte_file, image.shape) for p in peers.itertuples()}
             preds = predictor(image, group, [text_of[i] for i in group.index])
         except (DataError, OSError, ValueError) as e:
             for row in group.itertuples():
@@ -150,7 +150,7 @@ def union_predictor(everyone: pd.DataFrame) -> Predictor:
     """Baseline: every entity of the image at once (the union of all mattes)."""
     def predict(image, group, texts):
         peers = everyone[everyone.image_file == group.image_file.iloc[0]]
-        union = np.clip(sum(read_pair(p.image_file, p.matte_file)[1] for p in peers.itertuples()), 0, 1)
+        union = np.clip(sum(read_matte(p.matte_file, image.shape) for p in peers.itertuples()), 0, 1)
         return [union] * len(group)
     return predict
 
