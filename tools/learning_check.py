@@ -92,7 +92,7 @@ def main() -> None:
     ap.add_argument("--long-side", type=int, default=256)
     ap.add_argument("--model", default="tiny")
     ap.add_argument("--image-size", type=int, default=128, help="model input size (the tiny architecture at this size)")
-    ap.add_argument("--lr", type=float, default=5e-4, help="Adam lr; the paper's 1e-4 is for pretrained CLIP weights")
+    ap.add_argument("--lr", type=float, default=1e-3, help="Adam lr; the paper's 1e-4 is for pretrained CLIP weights")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
