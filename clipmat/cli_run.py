@@ -102,13 +102,6 @@ def _report(scored, setting: str, manifest: Path, csv: Path, what: str) -> None:
     console.print(f"per entity: {csv}; summary: {csv.with_suffix('.json')}", soft_wrap=True)
 
 
-def _scoring_inputs(manifest: Path, setting: str):
-    from clipmat.data import eval_text, read_manifest
-
-    rows = read_manifest(manifest, setting)
-    return rows, read_manifest(manifest, None), [eval_text(r, setting) for _, r in rows.iterrows()]
-
-
 def _metrics_option(value: str) -> tuple[str, ...]:
     from clipmat.metrics import METRICS
 
@@ -136,12 +129,12 @@ def eval_cmd(
     from rich.progress import Progress
 
     from clipmat import load_checkpoint
-    from clipmat.infer import model_predictor, score
+    from clipmat.infer import model_predictor, score, scoring_inputs
 
     which = _metrics_option(metrics)
     try:
         model = load_checkpoint(checkpoint, device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        rows, everyone, texts = _scoring_inputs(manifest, setting)
+        rows, everyone, texts = scoring_inputs(manifest, setting)
         with Progress(console=console) as bar:
             task = bar.add_task("eval", total=len(rows))
             scored = score(rows, everyone, model_predictor(model, setting, long_side), texts, which,
@@ -161,13 +154,13 @@ def score_cmd(
     metrics: str = METRICS_OPTION,
 ) -> None:
     """Score predictions of any method with the same metrics and protocol as clipmat eval."""
-    from clipmat.infer import png_predictor, score
+    from clipmat.infer import png_predictor, score, scoring_inputs
 
     which = _metrics_option(metrics)
     if not predictions.is_dir():
         fail(f"predictions folder {predictions} does not exist")
     try:
-        rows, everyone, texts = _scoring_inputs(manifest, setting)
+        rows, everyone, texts = scoring_inputs(manifest, setting)
         scored = score(rows, everyone, png_predictor(predictions), texts, which)
     except _errors() as e:
         fail(str(e))

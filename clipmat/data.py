@@ -88,15 +88,19 @@ def read_manifest(path: str | Path, setting: str | None) -> pd.DataFrame:
     if missing:
         raise DataError(f"manifest {path} lacks column(s) {', '.join(missing)}: is it a composite manifest "
                         "(refmatte compose, import-refmatte or import-rw100)?")
+    root = path.parent
+    rows["image_file"] = [str(root / p) for p in rows.image_path]
+    rows["matte_file"] = [str(root / p) for p in rows.matte_path]
+    return usable(rows, setting)
+
+
+def usable(rows: pd.DataFrame, setting: str | None) -> pd.DataFrame:
+    """The rows of a read manifest that take part in ``setting`` (all when None), renumbered from 0."""
     if setting == "keyword":
         rows = rows[rows.keyword_valid.fillna(False).astype(bool) & rows.keyword.notna()]
     elif setting == "expression":
         rows = rows[rows.expressions.map(lambda e: e is not None and len(e) > 0)]
-    rows = rows.reset_index(drop=True).copy()
-    root = path.parent
-    rows["image_file"] = [str(root / p) for p in rows.image_path]
-    rows["matte_file"] = [str(root / p) for p in rows.matte_path]
-    return rows
+    return rows.reset_index(drop=True).copy()
 
 
 def eval_text(row: pd.Series, setting: str) -> str:
@@ -146,8 +150,8 @@ class MatteDataset:
 
     def __init__(self, manifest: str | Path, setting: str, size: int, text_length: int,
                  tokenize: Callable, train: bool, seed: int = 0, trimap_kernel: int = 25):
-        self.rows = read_manifest(manifest, setting)
         everyone = read_manifest(manifest, None)
+        self.rows = usable(everyone, setting)
         self.peers = everyone.groupby("image_file").matte_file.apply(list).to_dict()  # every matte of each image
         self.manifest, self.setting, self.size, self.train, self.seed = Path(manifest), setting, size, train, seed
         self.text_length, self.tokenize = text_length, tokenize

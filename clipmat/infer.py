@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from clipmat.data import DataError, read_image, read_matte
+from clipmat.data import DataError, eval_text, read_image, read_manifest, read_matte, usable
 from clipmat.metrics import METRICS, all_metrics
 from clipmat.model import CLIPMat, tokenize
 
@@ -65,6 +65,13 @@ class Scored:
         out["referring_accuracy"] = float(ok.referring_correct.mean()) if len(ok) else float("nan")
         out["entities"] = len(ok)
         return out
+
+
+def scoring_inputs(manifest, setting: str) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """(rows scored in ``setting``, every entity of the manifest, the fixed text of each row)."""
+    everyone = read_manifest(manifest, None)
+    rows = usable(everyone, setting)
+    return rows, everyone, [eval_text(r, setting) for _, r in rows.iterrows()]
 
 
 Predictor = Callable[[np.ndarray, pd.DataFrame, list[np.ndarray]], list[np.ndarray]]

@@ -30,8 +30,8 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from clipmat.build import build_model
 from clipmat.checkpoint import load_checkpoint, save_checkpoint
-from clipmat.data import DataError, MatteDataset, collate, read_manifest
-from clipmat.infer import model_predictor, score
+from clipmat.data import DataError, MatteDataset, collate
+from clipmat.infer import model_predictor, score, scoring_inputs
 from clipmat.losses import ClipMatLoss
 from clipmat.model import tokenize
 from refmatte.atomic import atomic_path, atomic_write_bytes
@@ -248,11 +248,7 @@ def train(opts: TrainOptions, progress=None, log=print) -> Path:
 
 def validate(model, manifest: str, setting: str) -> dict[str, float]:
     """Mean SAD / MSE / MAD and referring accuracy on a manifest (fast metrics only)."""
-    from clipmat.data import eval_text
-
-    rows = read_manifest(manifest, setting)
-    everyone = read_manifest(manifest, None)
-    texts = [eval_text(r, setting) for _, r in rows.iterrows()]
+    rows, everyone, texts = scoring_inputs(manifest, setting)
     scored = score(rows, everyone, model_predictor(model, setting), texts, metrics=("sad", "mse", "mad"))
     model.train()
     return scored.summary()

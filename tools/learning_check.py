@@ -121,8 +121,8 @@ def main() -> None:
 
     # --- score: the held-out test split, and training entities on unseen backgrounds
     from clipmat import load_checkpoint
-    from clipmat.data import eval_text, read_manifest
-    from clipmat.infer import empty_predictor, model_predictor, score, union_predictor
+    from clipmat.data import read_manifest
+    from clipmat.infer import empty_predictor, model_predictor, score, scoring_inputs, union_predictor
 
     model = load_checkpoint(final)
     seen_words = set(read_manifest(manifests / "train.parquet", "keyword").keyword)
@@ -133,8 +133,7 @@ def main() -> None:
     for title, manifest in (("held-out test split (entities and backgrounds never seen in training)",
                              manifests / "test.parquet"),
                             ("training entities in new images on the test backgrounds", val / "test.parquet")):
-        rows, everyone = read_manifest(manifest, "keyword"), read_manifest(manifest, None)
-        texts = [eval_text(r, "keyword") for _, r in rows.iterrows()]
+        rows, everyone, texts = scoring_inputs(manifest, "keyword")
         scored = {name: score(rows, everyone, p, texts, ("sad", "mse", "mad")) for name, p in (
             ("CLIPMat tiny", model_predictor(model, "keyword")), ("union of all entities", union_predictor(everyone)),
             ("empty matte", empty_predictor))}
