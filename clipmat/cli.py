@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import platform
+from typing import Optional
 
 import typer
 
 from clipmat import __version__, cli_run
+from refmatte.cliutil import MAX_PIXELS, apply_max_pixels
 
 app = typer.Typer(help="CLIPMat: the reference Referring Image Matting model.", no_args_is_help=True, add_completion=False)
 
 
 @app.callback()
-def _main() -> None:
+def _main(max_pixels: Optional[int] = MAX_PIXELS) -> None:
     """CLIPMat reference model (Li et al., Referring Image Matting, section 4)."""
+    apply_max_pixels(max_pixels)
 
 
 @app.command("env")

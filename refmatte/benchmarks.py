@@ -12,8 +12,9 @@ label JSON's shape is assumed to be RW100's (the same keys are read by public lo
 the release) but is unverified here: no copy of the release was available. A keyword is
 read from ``keyword``, ``category`` or ``class`` when a label has one.
 The release files are not copied: the manifest's paths point at them, relative to the
-manifest folder. A label without its files, or a matte whose size differs from its image,
-is reported in one sentence and skipped.
+manifest folder. The label JSON is data: a label without its files, a name that is not a
+plain file name, expressions that are not a list of strings, an image over the pixel cap,
+or a matte whose size differs from its image is reported in one sentence and skipped.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from refmatte.atomic import atomic_path
+from refmatte.atomic import atomic_path, exclusive
+from refmatte.imaging import ImageReadError, check_pixels
 from refmatte.schema import BENCHMARK_SCHEMA
 
 IMAGE_SUFFIXES = (".jpg", ".png", ".jpeg", ".JPG", ".PNG")
@@ -61,29 +63,66 @@ def _load_json(path: Path) -> dict:
     return data
 
 
+def _plain_name(value: object) -> str | None:
+    """``value`` when it is a non-empty string naming a file in one folder (no separators, not . or ..)."""
+    if not isinstance(value, str) or not value or value in (".", "..") or "/" in value or "\\" in value or "\0" in value:
+        return None
+    return value
+
+
+def _expressions(label: dict) -> list[str] | None:
+    """The label's expressions as a list of strings (one string is a list of one); None when malformed."""
+    exprs = label.get("expressions", label.get("expression", []))
+    if isinstance(exprs, str):
+        return [exprs]
+    if isinstance(exprs, list) and all(isinstance(e, str) for e in exprs):
+        return list(exprs)
+    return None
+
+
+def _sizes(image: Path, mask: Path) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(image size, matte size) from the headers, each checked against the pixel cap."""
+    with Image.open(image) as im, Image.open(mask) as m:
+        check_pixels(*im.size, image)
+        check_pixels(*m.size, mask)
+        return im.size, m.size
+
+
 def _rows(labels: dict, image_dir: Path, mask_dir: Path, out: Path, split: str, source: str,
           eval_index: dict, summary: ImportSummary) -> list[dict]:
     rows, slots = [], {}
     for key in sorted(labels):
         label = labels[key]
+        if _plain_name(key) is None:
+            summary.skipped.append(f"{key!r}: an entity key must be a matte's file name, not a path")
+            continue
         mask = mask_dir / (key if key.endswith(".png") else f"{key}.png")
         stem = Path(mask).stem
         if not isinstance(label, dict) or "image_name" not in label:
             summary.skipped.append(f"{key}: label has no image_name")
             continue
-        image = _find_image(image_dir, str(label["image_name"]))
-        exprs = label.get("expressions") or label.get("expression") or []
-        exprs = [exprs] if isinstance(exprs, str) else [str(e) for e in exprs]
+        name = _plain_name(label["image_name"])
+        if name is None:
+            summary.skipped.append(f"{key}: image_name {label['image_name']!r} is not a file name")
+            continue
+        exprs = _expressions(label)
+        if exprs is None:
+            summary.skipped.append(f"{key}: expressions must be a list of strings, found "
+                                   f"{type(label.get('expressions', label.get('expression'))).__name__}")
+            continue
+        image = _find_image(image_dir, name)
         if image is None:
-            summary.skipped.append(f"{key}: image {image_dir / str(label['image_name'])} not found")
+            summary.skipped.append(f"{key}: image {image_dir / name} not found")
             continue
         if not mask.is_file():
             summary.skipped.append(f"{key}: matte {mask} not found")
             continue
         try:
-            with Image.open(image) as im, Image.open(mask) as m:
-                size, msize = im.size, m.size
-        except OSError as e:
+            size, msize = _sizes(image, mask)
+        except ImageReadError as e:
+            summary.skipped.append(f"{key}: {e}")
+            continue
+        except (OSError, SyntaxError, ValueError) as e:
             summary.skipped.append(f"{key}: unreadable image or matte ({e})")
             continue
         if size != msize:
@@ -93,9 +132,9 @@ def _rows(labels: dict, image_dir: Path, mask_dir: Path, out: Path, split: str, 
         suffix = stem.rsplit("_", 1)[-1]
         slot = int(suffix) if suffix.isdigit() and stem.startswith(image.stem) else slots.get(image.stem, 0)
         slots[image.stem] = slots.get(image.stem, 0) + 1
-        keyword = next((str(label[k]) for k in KEYWORD_KEYS if label.get(k)), None)
+        keyword = next((str(label[k]) for k in KEYWORD_KEYS if isinstance(label.get(k), str) and label.get(k)), None)
         index = eval_index.get(key, eval_index.get(stem))
-        if index is not None and not (isinstance(index, int) and 0 <= index < len(exprs)):
+        if index is not None and not (type(index) is int and 0 <= index < len(exprs)):
             summary.skipped.append(f"{key}: evaluation index {index!r} does not name one of its {len(exprs)} "
                                    "expressions; clipmat will pick one by hash")
             index = None
@@ -121,6 +160,11 @@ def _write(rows: list[dict], path: Path, summary: ImportSummary) -> None:
 def import_refmatte(root: Path, out: Path, splits: tuple[str, ...] = ("train", "test")) -> ImportSummary:
     """Write ``out/<split>.parquet`` for each split of the RefMatte release found under ``root``."""
     root, out, summary = Path(root), Path(out), ImportSummary()
+    with exclusive(out):
+        return _import_refmatte(root, out, splits, summary)
+
+
+def _import_refmatte(root: Path, out: Path, splits: tuple[str, ...], summary: ImportSummary) -> ImportSummary:
     found = False
     for split in splits:
         folder = root / split
@@ -148,6 +192,8 @@ def import_rw100(root: Path, out: Path) -> ImportSummary:
     eval_index = _load_json(index_file) if index_file.is_file() else {}
     if not eval_index:
         summary.skipped.append(f"{index_file} not found: evaluation expressions will be picked by hash")
-    rows = _rows(_load_json(label), root / "image", root / "mask", out, "rw100", "rw100", eval_index, summary)
-    _write(rows, out / "rw100.parquet", summary)
+    labels = _load_json(label)
+    with exclusive(out):
+        rows = _rows(labels, root / "image", root / "mask", out, "rw100", "rw100", eval_index, summary)
+        _write(rows, out / "rw100.parquet", summary)
     return summary

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table as RichTable
 
 from refmatte import __version__
-from refmatte.cliutil import OUT, console, fail
+from refmatte.cliutil import MAX_PIXELS, OUT, apply_max_pixels, console, fail
 from refmatte.entity import IngestOptions
 from refmatte.filters import FilterOptions
 from refmatte.annotate import ANNOTATORS
@@ -36,8 +36,10 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit.")) -> None:
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+          max_pixels: Optional[int] = MAX_PIXELS) -> None:
     """RefMatte synthesis toolkit (Li et al., Referring Image Matting, section 3)."""
+    apply_max_pixels(max_pixels)
 
 
 def run_ingest(table: Table, source: Source, path: Path, out: Path, opts: IngestOptions, workers: int, labels=None) -> Summary:
@@ -48,7 +50,7 @@ def run_ingest(table: Table, source: Source, path: Path, out: Path, opts: Ingest
             task = bar.add_task("ingest", total=None)
             summary = ingest(table, source, path, out, opts, workers=workers, labels=labels,
                              progress=lambda done, total: bar.update(task, completed=done, total=total))
-    except (SourceLayoutError, ValueError) as e:
+    except (SourceLayoutError, ValueError, OSError) as e:
         fail(str(e))
     print_summary(summary)
     return summary
@@ -362,7 +364,7 @@ def demo_cmd(out: Path = typer.Argument(Path("out/demo"), help="Folder for the d
     from clipmat.demo import DEMO_STEPS, train_and_predict
 
     console.print(f"training the tiny CLIPMat for {DEMO_STEPS} steps (keyword setting) ...")
-    checkpoint, picture = train_and_predict(manifests, out, log=console.print)
+    checkpoint, picture = train_and_predict(manifests, out, log=lambda message: console.print(message, soft_wrap=True))
     console.print(f"CLIPMat checkpoint {checkpoint}; image | predicted | true matte: {picture}", soft_wrap=True)
     console.print(f"\n[bold green]demo done.[/] Look at: {', '.join(map(str, shown))} (open in a browser). "
                   f"Manifests: {manifests}/entities.parquet, {manifests}/backgrounds.parquet, {manifests}/train.parquet and test.parquet; "

@@ -158,9 +158,14 @@ def labels_import(file: Path = typer.Argument(..., help="A reviewed CSV (from `l
     from refmatte.ingest import ENTITIES, read_rows
     from refmatte.schema import ENTITY_SCHEMA
 
+    from refmatte.atomic import exclusive
+
     try:
-        rows = {r["entity_id"]: r for r in read_rows(ENTITIES.path(out), ENTITY_SCHEMA)}
-        n, unknown = merge(out, file, rows)
+        if not ENTITIES.path(out).is_file():
+            raise ValueError(f"{ENTITIES.path(out)} not found; give the manifest folder with --out.")
+        with exclusive(out):  # never while annotate or ingest rewrites the folder
+            rows = {r["entity_id"]: r for r in read_rows(ENTITIES.path(out), ENTITY_SCHEMA)}
+            n, unknown = merge(out, file, rows)
     except (ValueError, OSError) as e:
         fail(str(e))
     if unknown:

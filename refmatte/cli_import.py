@@ -26,11 +26,11 @@ def import_refmatte_cmd(
 ) -> None:
     """Convert the official RefMatte release (train/{img,mask} + refmatte_train_label.json, same for
     test) into manifests that clipmat train / eval read. Files stay where they are."""
-    from refmatte.benchmarks import ReleaseLayoutError, import_refmatte
+    from refmatte.benchmarks import import_refmatte
 
     try:
         _report(import_refmatte(path, out))
-    except ReleaseLayoutError as e:
+    except (ValueError, OSError) as e:
         fail(str(e))
 
 
@@ -40,11 +40,11 @@ def import_rw100_cmd(
 ) -> None:
     """Convert RefMatte-RW100 into a manifest, keeping the official evaluation expression of each entity
     (eval_index_expression.json), so clipmat eval --setting expression runs the paper's protocol."""
-    from refmatte.benchmarks import ReleaseLayoutError, import_rw100
+    from refmatte.benchmarks import import_rw100
 
     try:
         _report(import_rw100(path, out))
-    except ReleaseLayoutError as e:
+    except (ValueError, OSError) as e:
         fail(str(e))
 
 

@@ -38,6 +38,11 @@ def render_cli_reference(apps: dict[str, typer.Typer]) -> str:
     for prog, app in apps.items():
         group = typer.main.get_command(app)
         lines += [f"## `{prog}`", "", (group.help or "").strip(), ""]
+        common = [p for p in group.params if p.name != "help"]
+        if common:  # options of the program itself, given before the command
+            lines += [f"Options of `{prog}` itself, given before the command:", "",
+                      "| parameter | kind | default | meaning |", "| --- | --- | --- | --- |"]
+            lines += [_param_row(p).replace("\n", " ") for p in common] + [""]
         for name, cmd in sorted(group.commands.items()):
             lines += _render_command(f"{prog} {name}", cmd)
     return "\n".join(lines)

@@ -9,6 +9,17 @@ from rich.console import Console
 
 console = Console(stderr=True)
 OUT = typer.Option(Path("manifests"), "--out", "-o", help="Manifest folder (tables, caches).")
+MAX_PIXELS = typer.Option(
+    None, "--max-pixels", envvar="REFMATTE_MAX_PIXELS", min=1, show_default="100000000",
+    help="Refuse any image larger than this many pixels, before decoding it (a decompression bomb); every "
+    "command that reads images applies it. Give it before the command: refmatte --max-pixels N ingest ...")
+
+
+def apply_max_pixels(value: int | None) -> None:
+    """Make ``--max-pixels`` the cap of this process and the workers it starts."""
+    from refmatte.imaging import set_max_pixels
+
+    set_max_pixels(value)
 
 
 def fail(message: str) -> None:

@@ -120,7 +120,12 @@ def process_entity(task: Task, opts: IngestOptions) -> dict:
     h, w = rgb.shape[:2]
     row.update(width=w, height=h)
     if a.shape != (h, w):
-        return _reject(row, "alpha_size_mismatch", f"matte {a.shape[1]}x{a.shape[0]} px, image {w}x{h} px")
+        detail = f"matte {a.shape[1]}x{a.shape[0]} px, image {w}x{h} px"
+        rotated = [f for f in image.fixes if f.startswith("exif-orientation-")]
+        if rotated and a.shape == (w, h):
+            detail += (f" after its EXIF rotation ({rotated[0]}); the matte fits the image's stored orientation: "
+                       "rotate the matte to match, or strip the image's EXIF orientation tag")
+        return _reject(row, "alpha_size_mismatch", detail)
     stats = alpha_stats(a)
     row.update(stats)
     filters = opts.filters

@@ -25,6 +25,8 @@ def estimate_foreground(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     uint8 (H, W, 3) foreground colour. Where alpha is 0 the colour is the solver's smooth
     extrapolation, which keeps edges clean when the cut-out is later resampled.
     """
+    if rgb.shape[0] * rgb.shape[1] < 2:  # pymatting's pyramid needs two pixels; one pixel is its own foreground
+        return rgb.copy()
     from pymatting import estimate_foreground_ml  # numba-compiled: import only when needed
 
     image = rgb.astype(np.float32) / np.float32(255.0)

@@ -1,9 +1,16 @@
 """Robust image and alpha decoding, and fast PNG encoding.
 
 Matting datasets in the wild hold CMYK and grayscale JPEGs, EXIF-rotated photographs,
-16-bit and 3-channel alpha mattes and truncated downloads. Every reader here either returns
-a clean array (noting what it had to normalise) or raises :class:`ImageReadError` with a
-machine-readable reason, so a batch job can record the problem and go on.
+16-bit and 3-channel alpha mattes, animated files and truncated downloads. Every reader here
+either returns a clean array (noting what it had to normalise) or raises
+:class:`ImageReadError` with a machine-readable reason, so a batch job can record the
+problem and go on.
+
+Every reader checks the image's size in its header against one pixel cap before decoding
+anything (:func:`max_pixels`): a 400 KB PNG that claims 20000 x 20000 pixels is refused
+instead of costing gigabytes. The cap is ``DEFAULT_MAX_PIXELS`` unless the environment
+variable ``REFMATTE_MAX_PIXELS`` (set by the ``--max-pixels`` option of both command lines,
+and inherited by worker processes) says otherwise.
 """
 
 from __future__ import annotations
@@ -16,10 +23,17 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 
-# Decompression-bomb guard: allow very large matting photos (up to ~ 16k x 16k) but not more.
-Image.MAX_IMAGE_PIXELS = 16384 * 16384
+MAX_PIXELS_ENV = "REFMATTE_MAX_PIXELS"
+# No matting dataset states its largest image. Their mean sizes (the dataset table of the
+# authors' matting survey, github.com/JizhiziLi/matting-survey) are 1.4-4.3 MP for DIM, AM-2k,
+# P3M-10k, AIM-500, D646, SIM and RefMatte, 14 MP for Transparent-460, and UHR-395 (MEMatte)
+# averages 29 MP. 100 MP (10000 x 10000) leaves room above all of them; a decoded 100 MP
+# image costs 300 MB as RGB, where a 20000 x 20000 bomb would cost 1.2 GB before any work.
+DEFAULT_MAX_PIXELS = 100_000_000
+# Our own check (before decoding, with a reason code) replaces PIL's warning-only guard.
+Image.MAX_IMAGE_PIXELS = None
 
 
 class ImageReadError(Exception):
@@ -43,17 +57,55 @@ class Decoded:
     fixes: list[str] = field(default_factory=list)
 
 
+def max_pixels() -> int:
+    """The pixel cap: ``REFMATTE_MAX_PIXELS`` when set to a positive integer, else ``DEFAULT_MAX_PIXELS``."""
+    value = os.environ.get(MAX_PIXELS_ENV, "")
+    return int(value) if value.strip().isdigit() and int(value) > 0 else DEFAULT_MAX_PIXELS
+
+
+def set_max_pixels(value: int | None) -> None:
+    """Set the pixel cap of this process and of the worker processes it starts (None: keep it)."""
+    if value is not None:
+        if value <= 0:
+            raise ValueError(f"--max-pixels must be positive, not {value}.")
+        os.environ[MAX_PIXELS_ENV] = str(int(value))
+
+
+def check_pixels(width: int, height: int, path: Path | str) -> None:
+    """Raise :class:`ImageReadError` (reason ``too_many_pixels``) when width x height is over the cap."""
+    cap = max_pixels()
+    if width * height > cap:
+        raise ImageReadError("too_many_pixels", path, f"{width}x{height} px is over the pixel cap of {cap:,} "
+                             f"({width * height / 1e6:.0f} MP > {cap / 1e6:.0f} MP); raise it with --max-pixels "
+                             f"or {MAX_PIXELS_ENV} if the image is real")
+
+
+def check_file_pixels(path: str | os.PathLike) -> None:
+    """Read only ``path``'s header and apply :func:`check_pixels`; files PIL cannot parse pass (the decoder fails them)."""
+    try:
+        with Image.open(path) as img:
+            size = img.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return
+    check_pixels(*size, path)
+
+
 def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
 
 
-def _open(path: Path, reason: str) -> Image.Image:
+def _open(path: Path, reason: str, fixes: list[str]) -> Image.Image:
+    """The decoded first frame of ``path``; the size is checked against the cap before decoding."""
     try:
-        img = Image.open(path)
+        img = Image.open(path)  # reads the header only
+        check_pixels(*img.size, path)
+        frames = getattr(img, "n_frames", 1)
+        if frames > 1:  # animated GIF / APNG / WebP, multi-page TIFF: the first frame is the picture
+            fixes.append(f"first-of-{frames}-frames")
         img.load()  # forces a full decode: truncated files fail here, not later
     except FileNotFoundError:
         raise ImageReadError("missing_file", path, "file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
         raise ImageReadError(reason, path, f"cannot decode ({e})") from None
     return img
 
@@ -73,9 +125,8 @@ def read_rgb(path: str | os.PathLike, reason: str = "unreadable_image") -> Decod
     dropped (foreground files carry their alpha in a separate matte).
     """
     path = Path(path)
-    img = _open(path, reason)
     fixes: list[str] = []
-    img = _orient(img, fixes)
+    img = _orient(_open(path, reason, fixes), fixes)
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(img, dtype=np.float64)
         arr = np.clip(np.rint(arr / 257.0), 0, 255).astype(np.uint8)
@@ -95,9 +146,8 @@ def read_alpha(path: str | os.PathLike, reason: str = "unreadable_alpha") -> Dec
     when the colour channels agree, else their luma, and an ``LA`` matte uses ``L``.
     """
     path = Path(path)
-    img = _open(path, reason)
     fixes: list[str] = []
-    img = _orient(img, fixes)
+    img = _orient(_open(path, reason, fixes), fixes)
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(img, dtype=np.float64)
@@ -106,6 +156,8 @@ def read_alpha(path: str | os.PathLike, reason: str = "unreadable_alpha") -> Dec
         return Decoded(arr, fixes)
     if mode == "F":
         arr = np.asarray(img, dtype=np.float64)
+        if not np.isfinite(arr).all():
+            raise ImageReadError(reason, path, f"float matte holds {int((~np.isfinite(arr)).sum())} NaN or infinite values")
         scale = 255.0 if arr.max(initial=0.0) <= 1.0 else 1.0
         fixes.append("alpha-float-to-8bit")
         return Decoded(np.clip(np.rint(arr * scale), 0, 255).astype(np.uint8), fixes)
@@ -135,6 +187,7 @@ def read_alpha(path: str | os.PathLike, reason: str = "unreadable_alpha") -> Dec
 
 def read_rgba(path: str | os.PathLike) -> np.ndarray:
     """Read an RGBA PNG written by :func:`encode_rgba_png` as ``uint8`` (H, W, 4)."""
+    check_file_pixels(path)
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
     except OSError as e:
@@ -156,3 +209,45 @@ def encode_rgba_png(rgb: np.ndarray, alpha: np.ndarray, compression: int = 3) ->
     if not ok:  # pragma: no cover - OpenCV only fails on invalid shapes
         raise ValueError("PNG encoding failed")
     return buf.tobytes()
+
+
+def read_cv2(path: str | os.PathLike, flags: int = cv2.IMREAD_COLOR, what: str = "image") -> np.ndarray:
+    """``cv2.imread(path, flags)`` behind the pixel cap; :class:`ImageReadError` naming the file when it fails.
+
+    For readers of files refmatte wrote itself (composites, mattes) and of users' photos,
+    where OpenCV's decoder (and its EXIF handling) is what the model was trained with.
+    """
+    check_file_pixels(path)
+    array = cv2.imread(str(path), flags)
+    if array is None:
+        reason = "missing_file" if not Path(path).is_file() else f"unreadable_{what}"
+        raise ImageReadError(reason, path, "missing or not a readable image")
+    return array
+
+
+ALPHA_FORMATS = ("PNG", "WEBP", "TIFF")  # formats that keep an alpha channel
+
+
+def encode_as(path: str | os.PathLike, array: np.ndarray) -> bytes:
+    """``array`` (H, W) grey or (H, W, 4) RGBA ``uint8`` encoded in the format ``path``'s suffix names.
+
+    ValueError in one sentence for a suffix no format has, or RGBA into a format without
+    alpha (JPEG, BMP): the caller writes the bytes atomically.
+    """
+    import io
+
+    suffix = Path(path).suffix.lower()
+    fmt = Image.registered_extensions().get(suffix)
+    if fmt is None:
+        raise ValueError(f"{path}: no image format has the suffix {suffix or '(none)'!r}; use .png, .webp, .tif or .jpg.")
+    if array.ndim == 3 and fmt not in ALPHA_FORMATS:
+        raise ValueError(f"{path}: a cut-out has an alpha channel, which {fmt} cannot hold; use .png, .webp or .tif.")
+    buf = io.BytesIO()
+    options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    if fmt == "WEBP":
+        options["lossless"] = True  # a matte is data: no lossy WebP
+    try:
+        Image.fromarray(array).save(buf, format=fmt, **options)
+    except (OSError, ValueError, KeyError) as e:
+        raise ValueError(f"{path}: cannot write {fmt} ({e}); use .png.") from None
+    return buf.getvalue()

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from refmatte.atomic import atomic_path, exclusive, remove_stale_temps
 from refmatte.parallel import run_pool
+from refmatte.paths import inside
 from refmatte.entity import IngestOptions, Task, process_background, process_entity, scan_columns
 from refmatte.schema import BACKGROUND_SCHEMA, ENTITY_SCHEMA, conform
 from refmatte.sources.base import Source, fingerprint, label_for, stable_id
@@ -122,9 +123,6 @@ def ingest(
     """
     opts = opts or IngestOptions()
     root, out = Path(root).resolve(), Path(out).resolve()
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file; give a folder for the manifests.")
-    out.mkdir(parents=True, exist_ok=True)
     with exclusive(out):
         return _ingest(table, source, root, out, opts, workers, labels, progress)
 
@@ -161,6 +159,9 @@ def _ingest(table, source, root, out, opts, workers, labels, progress) -> Summar
     part_files = sorted(parts_dir.glob(f"{prefix}*.parquet")) if parts_dir.exists() else []
     for part in part_files:
         known.update((r[table.id_column], r) for r in read_rows(part, table.schema))
+    for i, r in known.items():  # caches are deleted through these paths: each must stay inside --out
+        if r.get("rgba_path"):
+            inside(out, r["rgba_path"], f"{manifest.name} row {i}, rgba_path")
 
     def up_to_date(t: Task) -> bool:
         row = known.get(t.row_id)

@@ -14,6 +14,7 @@ it. Later tables (composites) add a kind.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import html
 import json
@@ -30,8 +31,9 @@ import cv2
 import numpy as np
 import pyarrow.parquet as pq
 
-from refmatte.atomic import atomic_write_bytes
+from refmatte.atomic import atomic_write_bytes, exclusive
 from refmatte.imaging import ImageReadError, read_alpha, read_rgb, read_rgba
+from refmatte.paths import safe_name
 from refmatte.schema import BACKGROUND_SCHEMA, COMPOSITE_SCHEMA, ENTITY_SCHEMA, conform
 
 INLINE_LIMIT = 2000
@@ -245,8 +247,9 @@ def render_preview(
 
     def make(row: dict) -> tuple[str | None, str | None, str | None]:
         """(thumbnail src, None, None), or (None, reason code, detail) when no picture."""
-        key = hashlib.sha1(json.dumps([row.get("source_fingerprint"), row.get("config_hash"), row.get("compose_key"), thumb_size], default=str).encode()).hexdigest()[:10]
-        name = f"{row[kind.id_column]}-{key}.webp"
+        key = hashlib.sha1(json.dumps([row[kind.id_column], row.get("source_fingerprint"), row.get("config_hash"),
+                                       row.get("compose_key"), thumb_size], default=str).encode()).hexdigest()[:10]
+        name = f"{safe_name(row[kind.id_column])}-{key}.webp"  # ids are data: never a path
         if thumbs_dir is not None and (thumbs_dir / name).exists():
             return name, None, None
         try:
@@ -261,12 +264,20 @@ def render_preview(
         return name, None, None
 
     results: list[tuple[str | None, str | None, str | None]] = []
-    with ThreadPoolExecutor(max(1, workers)) as pool:  # cv2 releases the GIL while decoding
-        for i, res in enumerate(pool.map(make, rows)):
-            results.append(res)
-            if progress:
-                progress(i + 1, len(rows))
+    with contextlib.ExitStack() as stack:
+        if thumbs_dir is not None:  # two previews of one page never prune each other's thumbnails
+            stack.enter_context(exclusive(thumbs_dir, "thumbnails"))
+        with ThreadPoolExecutor(max(1, workers)) as pool:  # cv2 releases the GIL while decoding
+            for i, res in enumerate(pool.map(make, rows)):
+                results.append(res)
+                if progress:
+                    progress(i + 1, len(rows))
+        return _write_page(manifest, out, kind, rows, results, page_size, thumbs_dir)
 
+
+def _write_page(manifest: Path, out: Path, kind: Kind, rows: list[dict], results: list, page_size: int,
+                thumbs_dir: Path | None) -> PreviewSummary:
+    """The page (atomically), then the thumbnails no row uses any more are pruned."""
     cards, missing = [], Counter()
     for row, (src, code, why) in zip(rows, results):
         title, lines = kind.describe(row)

@@ -221,12 +221,81 @@ def render_datasheet() -> str:
     return "\n".join(lines)
 
 
+def _compatible(actual: pa.DataType, declared: pa.DataType) -> bool:
+    """Whether a stored column of type ``actual`` holds the same kind of values as ``declared``.
+
+    Only representations of the same kind pass (another integer width, large strings,
+    all-null columns, dictionary-encoded strings, and what a pandas round trip makes: floats
+    holding integers, maps as lists of key-value pairs); the cast that follows is checked
+    to lose nothing. A string where a bool, list or number is declared never passes.
+    """
+    if actual == declared or pa.types.is_null(actual):
+        return True
+    if pa.types.is_dictionary(actual):
+        return _compatible(actual.value_type, declared)
+    if pa.types.is_string(declared):
+        return pa.types.is_string(actual) or pa.types.is_large_string(actual)
+    if pa.types.is_integer(declared):
+        return pa.types.is_integer(actual) or pa.types.is_floating(actual)  # safe cast: integral values only
+    if pa.types.is_floating(declared):
+        return pa.types.is_floating(actual) or pa.types.is_integer(actual)
+    if pa.types.is_map(declared):
+        if pa.types.is_map(actual):
+            return _compatible(actual.key_type, declared.key_type) and _compatible(actual.item_type, declared.item_type)
+        return (pa.types.is_list(actual) or pa.types.is_large_list(actual)) and \
+            pa.types.is_list(actual.value_type) and _compatible(actual.value_type.value_type, declared.item_type)
+    if pa.types.is_list(declared):
+        return (pa.types.is_list(actual) or pa.types.is_large_list(actual) or pa.types.is_fixed_size_list(actual)) \
+            and _compatible(actual.value_type, declared.value_type)
+    if pa.types.is_struct(declared):
+        if not pa.types.is_struct(actual):
+            return False
+        have = {actual.field(i).name: actual.field(i).type for i in range(actual.num_fields)}
+        return all(declared.field(i).name not in have or _compatible(have[declared.field(i).name], declared.field(i).type)
+                   for i in range(declared.num_fields))
+    return False
+
+
+def _pairs_to_map(column: pa.ChunkedArray, declared: pa.DataType) -> pa.ChunkedArray:
+    """A list of [key, value] lists (a map after a pandas round trip) as the declared map; ArrowInvalid otherwise."""
+    values = column.to_pylist()
+    if any(len(pair) != 2 for v in values if v for pair in v):
+        raise pa.ArrowInvalid("entries are not [key, value] pairs")
+    return pa.chunked_array([pa.array([None if v is None else [tuple(p) for p in v] for v in values], type=declared)])
+
+
+def check_columns(table: pa.Table, fields: list[pa.Field], path: str) -> pa.Table:
+    """``table`` with each of ``fields`` that it has cast to the declared type; ``ValueError`` naming
+    ``path`` and the column when a stored type is of another kind, a value does not fit, or a
+    required column holds nulls. Never a silent coercion: "False" strings stay an error."""
+    for f in fields:
+        if f.name not in table.schema.names:
+            continue
+        i = table.schema.get_field_index(f.name)
+        column = table.column(i)
+        if not _compatible(column.type, f.type):
+            raise ValueError(f"{path}: column {f.name} is stored as {_type_name(column.type)} but must be "
+                             f"{_type_name(f.type)}; rewrite it with that type (docs/datasheet.md).")
+        if column.type != f.type:
+            try:
+                column = _pairs_to_map(column, f.type) if pa.types.is_map(f.type) and not pa.types.is_map(column.type) \
+                    else column.cast(f.type, safe=True)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+                raise ValueError(f"{path}: column {f.name} has values that do not fit {_type_name(f.type)} ({e}).") from None
+            table = table.set_column(i, f, column)
+        if not f.nullable and column.null_count:
+            raise ValueError(f"{path}: column {f.name} has {column.null_count} empty value(s) but is required "
+                             "in every row (docs/datasheet.md).")
+    return table
+
+
 def conform(table: pa.Table, schema: pa.Schema, path: str) -> pa.Table:
     """``table`` with the columns of ``schema``, in its order; raise ``ValueError`` naming ``path``.
 
     A nullable column added by a later version of refmatte is filled with nulls, so
     manifests written before it keep resuming; a missing required column means the file
-    is not a manifest of this kind.
+    is not a manifest of this kind; a column stored with a type of another kind (a string
+    where a bool or a list is declared) is refused, never coerced (:func:`check_columns`).
     """
     names = set(table.schema.names)
     required = [f.name for f in schema if f.name not in names and not f.nullable]
@@ -235,7 +304,8 @@ def conform(table: pa.Table, schema: pa.Schema, path: str) -> pa.Table:
             f"{path} is not a refmatte {', '.join(k for k, v in TABLES.items() if v is schema) or ''} manifest "
             f"(missing columns: {', '.join(required)}); move it away or ingest into another --out folder."
         )
+    table = check_columns(table, list(schema), path)
     for f in schema:
         if f.name not in names:
             table = table.append_column(f, pa.nulls(len(table), f.type))
-    return table.select(schema.names)
+    return table.select(schema.names).cast(schema)

@@ -62,3 +62,11 @@ def demo(tmp_path_factory):
         r = CliRunner().invoke(app, ["demo", str(out)])
     assert r.exit_code == 0, r.output
     return out
+
+
+@pytest.fixture(autouse=True)
+def _pixel_cap_per_test(monkeypatch):
+    """`--max-pixels` sets REFMATTE_MAX_PIXELS for the process: undo it after each in-process CLI test."""
+    from refmatte.imaging import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
+
+    monkeypatch.setenv(MAX_PIXELS_ENV, str(DEFAULT_MAX_PIXELS))

@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -84,9 +86,18 @@ def test_atomic_write_leaves_old_file_on_failure_and_sweeps_temps(tmp_path):
             raise RuntimeError("killed")
     assert target.read_bytes() == b"old"
     assert list(target.parent.iterdir()) == [target]
-    (target.parent / ".f.bin.999.tmp").write_bytes(b"left by a killed run")
+    from refmatte.atomic import TEMP_PREFIX, _HOST
+
+    dead = 2**22 + 12345  # above the kernel's pid limit: no process has it
+    left = target.parent / f"{TEMP_PREFIX}{_HOST}-{dead}-f.bin"
+    left.write_bytes(b"left by a killed run")
+    alive = target.parent / f"{TEMP_PREFIX}{_HOST}-{os.getpid()}-g.bin"  # a run still writing it
+    alive.write_bytes(b"in flight")
+    users = [target.parent / ".f.bin.999.tmp", target.parent / ".notes.1.tmp"]  # a user's files of the old pattern
+    for f in users:
+        f.write_bytes(b"mine")
     assert remove_stale_temps(tmp_path) == 1
-    assert list(target.parent.iterdir()) == [target]
+    assert sorted(target.parent.iterdir()) == sorted([target, alive, *users])
 
 
 def test_cutout_matte_in_the_alpha_channel_is_used(tmp_path):

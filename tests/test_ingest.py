@@ -273,7 +273,7 @@ def test_a_second_run_on_the_same_out_is_refused(fresh, tmp_path):
     out.mkdir()
     with open(out / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        with pytest.raises(ValueError, match="another refmatte run is writing"):
+        with pytest.raises(ValueError, match="another run is writing"):
             run("sim", fresh("sim").root, out)
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="is a file"):

@@ -38,12 +38,25 @@ def _check(field: str, value: str, where: str) -> str:
 
 
 def read_csv(path: Path) -> list[dict]:
+    """Rows of a labels CSV; ValueError naming the line of a row with more or fewer cells than the header.
+
+    A short row is refused, not read as empty cells: an empty cell withdraws a correction.
+    """
+    rows = []
     try:
         with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
+            reader = csv.DictReader(f)
+            for r in reader:
+                if None in r or None in r.values():  # extra cells go under the key None, missing ones are None
+                    given = sum(v is not None for k, v in r.items() if k is not None)
+                    cells = given + len(r.get(None) or [])
+                    raise ValueError(f"{path} line {reader.line_num} has {cells} cells but the header has "
+                                     f"{len(reader.fieldnames)}; fix the row (quote cells that hold commas).")
+                rows.append(r)
+            header = reader.fieldnames or []
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise ValueError(f"{path} is not a readable UTF-8 CSV ({e}).") from None
-    if rows and "entity_id" not in rows[0]:
+    if "entity_id" not in header:
         raise ValueError(f"{path} has no entity_id column.")
     return rows
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from refmatte.atomic import atomic_path
+from refmatte.atomic import atomic_path, exclusive
 from refmatte.express.engine import express_image
 from refmatte.schema import COMPOSITE_SCHEMA, conform
 
@@ -37,13 +37,20 @@ def express_rows(rows: list[dict], seed: int = 0, per_entity: int = 4, colour_st
 
 
 def express_manifest(manifest: Path, seed: int = 0, per_entity: int = 4, colour_style: str = "css3") -> list[dict]:
-    """Regenerate the expressions of a composite manifest in place (atomically); returns the rows."""
-    try:
-        table = pq.read_table(manifest)
-    except (OSError, pa.ArrowInvalid) as e:
-        raise ValueError(f"{manifest} is not a readable Parquet manifest ({e}).") from None
-    rows = express_rows(conform(table, COMPOSITE_SCHEMA, str(manifest)).to_pylist(), seed, per_entity, colour_style)
-    rows.sort(key=lambda r: (r["image_id"], r["slot"]))
-    with atomic_path(manifest) as tmp:
-        pq.write_table(pa.Table.from_pylist(rows, schema=COMPOSITE_SCHEMA), tmp, compression="zstd")
+    """Regenerate the expressions of a composite manifest in place (atomically); returns the rows.
+
+    Holds the manifest folder's lock, so it never interleaves with a compose of that folder.
+    """
+    manifest = Path(manifest)
+    if not manifest.is_file():
+        raise ValueError(f"{manifest} not found; give a composite manifest (train.parquet, test.parquet).")
+    with exclusive(manifest.parent, "manifest folder"):
+        try:
+            table = pq.read_table(manifest)
+        except (OSError, pa.ArrowInvalid) as e:
+            raise ValueError(f"{manifest} is not a readable Parquet manifest ({e}).") from None
+        rows = express_rows(conform(table, COMPOSITE_SCHEMA, str(manifest)).to_pylist(), seed, per_entity, colour_style)
+        rows.sort(key=lambda r: (r["image_id"], r["slot"]))
+        with atomic_path(manifest) as tmp:
+            pq.write_table(pa.Table.from_pylist(rows, schema=COMPOSITE_SCHEMA), tmp, compression="zstd")
     return rows
