@@ -166,11 +166,11 @@ def test_same_bytes_for_any_worker_count_and_after_a_kill(demo, tmp_path, monkey
     real = die_at_render(monkeypatch, 4)
     with pytest.raises(KeyboardInterrupt):
         compose(killed, opts, workers=1)
-    assert len(pd.read_parquet(killed / "test.parquet")) == 0  # names only what stays valid: nothing yet
-    assert list((killed / ".parts").glob("compose-test-*"))
+    assert not (killed / "test.parquet").exists() and not (killed / "images").exists()  # nothing committed
+    assert list((killed / ".parts").glob("compose-test-*")) and list((killed / ".staging/test/images/test").glob("*.jpg"))
     monkeypatch.setattr(run, "render", real)
     s = compose(killed, opts, workers=1)
-    assert s.reused == 3 and not list(killed.rglob(".*.tmp"))
+    assert s.reused == 3 and not list(killed.rglob(".refmatte-tmp-*")) and not (killed / ".staging/test").exists()
     assert {k: v for k, v in _tree(killed).items() if k.startswith(("images/", "mattes/", "test.parquet"))} == trees[0]
 
 
@@ -211,16 +211,27 @@ def test_rerun_reuses_only_matching_images_and_prunes_the_rest(demo, tmp_path):
     assert files == set(rows.image_path) | set(rows.matte_path) and smaller.removed > 0
 
 
-def test_a_broken_cache_fails_its_images_not_the_run(demo, tmp_path):
+def test_a_broken_cache_fails_the_run_after_the_others_without_committing(demo, tmp_path):
+    from refmatte.compose.run import ComposeError
+
     m = tmp_path / "m"
     shutil.copytree(demo / "manifests", m, ignore=shutil.ignore_patterns("images", "mattes", "train.parquet", "test.parquet"))
     e = pd.read_parquet(m / "entities.parquet")
     opts = ComposeOptions(split="test", per_group=3, min_category_size=1, long_side=320)
-    victim = plan_split(read_rows(m / "entities.parquet", ENTITY_SCHEMA), read_rows(m / "backgrounds.parquet", BACKGROUND_SCHEMA), opts).images[0].entity_ids[0]
-    (m / e.set_index("entity_id").loc[victim, "rgba_path"]).unlink()
-    s = compose(m, opts, workers=2)  # a worker's exception must come back as a sentence, not hang the pool
-    assert s.failed and all(victim[:8] in f or "ImageReadError" in f or "missing" in f for f in s.failed)
-    assert s.rendered + len(s.failed) == len(s.plan.images)
+    plan = plan_split(read_rows(m / "entities.parquet", ENTITY_SCHEMA), read_rows(m / "backgrounds.parquet", BACKGROUND_SCHEMA), opts)
+    victim = plan.images[0].entity_ids[0]
+    cache = m / e.set_index("entity_id").loc[victim, "rgba_path"]
+    good = cache.read_bytes()
+    cache.write_bytes(good[:100])  # truncated: found by the input check, broken only when decoded
+    with pytest.raises(ComposeError) as err:  # a worker's exception comes back as a sentence, not a hung pool
+        compose(m, opts, workers=2)
+    broken = sum(victim in p.entity_ids for p in plan.images)
+    assert str(err.value).startswith(f"{broken} of {len(plan.images)} images could not be rendered")
+    assert "unreadable_cache" in str(err.value) or "not an RGBA PNG" in str(err.value)
+    assert not (m / "test.parquet").exists() and not (m / "images").exists()
+    cache.write_bytes(good)
+    s = compose(m, opts, workers=2)  # the images rendered before are reused from the staging folder
+    assert s.rendered == broken and s.reused == len(plan.images) - broken
 
 
 def test_a_run_killed_with_other_options_cannot_leave_stale_reuse(demo, tmp_path, monkeypatch):

@@ -2,10 +2,10 @@
 
 :func:`render` is a pure function of its :class:`Task` (plan, entity and background rows,
 options): it writes ``images/<split>/<image_id>.jpg`` and one PNG matte per entity
-atomically and returns the manifest rows. Entities are only scaled down. Horizontal and
-vertical arrangements keep a margin between entity boxes, so their alphas never overlap;
-depth arrangements overlap the front entity on the back one by a share of the back
-entity's area in ``opts.overlap``.
+atomically (under ``task.dest``, the run's staging folder) and returns the manifest rows.
+Entities are only scaled down. Horizontal and vertical arrangements keep a margin between
+entity boxes, so their alphas never overlap; depth arrangements overlap the front entity
+on the back one by a share of the back entity's area in ``opts.overlap``.
 
 Each matte is the entity's VISIBLE alpha, its alpha times (1 - alpha) of everything in
 front of it. The 8-bit mattes are quantised by cumulative rounding, so at every pixel
@@ -36,8 +36,9 @@ class Task:
     plan: ImagePlan
     entities: tuple[dict, ...]  # rows of entities.parquet, in plan order
     background: dict
-    out: str  # manifest folder
+    out: str  # manifest folder: the caches and backgrounds are read from here
     opts: ComposeOptions
+    dest: str | None = None  # where the image and mattes are written (the run's staging folder); None: ``out``
 
 
 def task_key(task: "Task") -> str:
@@ -239,9 +240,10 @@ def render(task: Task) -> list[dict]:
     image_rel = f"images/{plan.split}/{plan.image_id}.jpg"
     ok, jpg = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, opts.jpeg_quality])
     matte_rels = [f"mattes/{plan.split}/{plan.image_id}_{k}.png" for k in range(len(layers))]
+    dest = Path(task.dest or out)
     for rel, m in zip(matte_rels, mattes):
-        atomic_write_bytes(out / rel, cv2.imencode(".png", m, [cv2.IMWRITE_PNG_COMPRESSION, 3])[1].tobytes())
-    atomic_write_bytes(out / image_rel, jpg.tobytes())  # last: an image file means its mattes exist
+        atomic_write_bytes(dest / rel, cv2.imencode(".png", m, [cv2.IMWRITE_PNG_COMPRESSION, 3])[1].tobytes())
+    atomic_write_bytes(dest / image_rel, jpg.tobytes())  # last: an image file means its mattes exist
 
     geometry = measure(mattes, layers, plan.arrangement, opts.margin)
     rows = []

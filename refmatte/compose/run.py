@@ -1,15 +1,30 @@
-"""The ``refmatte compose`` runner: plan, render in parallel, resume, write ``<split>.parquet``.
+"""The ``refmatte compose`` runner: plan, render in parallel, resume, commit ``<split>.parquet``.
 
 Images are rendered by :func:`refmatte.compose.render.render`, a pure function of its task,
-in worker processes (any number gives the same bytes). Rows of finished images are
-flushed every few seconds to ``.parts/compose-<split>-*.parquet``; a re-run skips images
-whose rows are in a part and whose files exist, so a killed run ends with exactly the
-output of an uninterrupted one. The manifest is written last, atomically, rows sorted by
-(image, slot). Images that cannot be placed are reported, not fatal.
+in worker processes (any number gives the same bytes). The previous output is never
+touched until the new run has succeeded:
+
+1. every file the plan reads (entity caches, backgrounds) is checked first: a missing one
+   stops the run, naming it, before anything is written;
+2. new images and mattes go to ``.staging/<split>/``; rows of finished images are flushed
+   every few seconds to ``.parts/compose-<split>-*.parquet``, so a killed or failed run
+   resumes with what it staged;
+3. a render that fails for another reason than placement (a broken cache, a full disk)
+   fails the run after the others finished: exit non-zero with the count and the reasons,
+   the previous manifest, images and mattes intact;
+4. otherwise the run commits: the new manifest is written to the staging folder (the
+   journal), the staged files are moved into ``images/`` and ``mattes/``, the journal
+   replaces ``<split>.parquet``, and only then are files of the split that the manifest no
+   longer names pruned. A run killed during the commit finishes it on the next start.
+
+Images that cannot be placed (no placement within ``max_trials``) are reported, not fatal:
+they are a property of the plan, and the rest is committed.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,7 +39,16 @@ from refmatte.compose.render import ENTITY_ATTRIBUTES, PlacementError, Task, ren
 from refmatte.express.run import express_rows
 from refmatte.parallel import run_pool
 from refmatte.ingest import BACKGROUNDS, ENTITIES, FLUSH_SECONDS, PARTS_DIR, read_rows
+from refmatte.paths import inside
 from refmatte.schema import BACKGROUND_SCHEMA, COMPOSITE_SCHEMA, ENTITY_SCHEMA, conform
+
+STAGING_DIR = ".staging"
+JOURNAL = "commit.parquet"
+SHOW_ERRORS = 5
+
+
+class ComposeError(ValueError):
+    """The run could not finish: nothing of the previous output was changed (one-sentence message)."""
 
 
 @dataclass
@@ -33,22 +57,26 @@ class ComposeSummary:
     plan: Plan
     rendered: int = 0
     reused: int = 0
-    failed: list[str] = field(default_factory=list)  # placement errors, one sentence each
+    failed: list[str] = field(default_factory=list)  # placement errors, one sentence each (not fatal)
+    errors: list[str] = field(default_factory=list)  # other render failures: the run did not commit
     removed: int = 0  # image and matte files of this split no longer in the manifest
     unannotated: int = 0  # kept entities left out because they have no category yet
 
 
-def _render_safe(task: Task) -> tuple[str, list[dict] | None, str | None]:
+Outcome = tuple[str, list[dict] | None, str | None, bool]  # image id, rows, error sentence, placement error?
+
+
+def _render_safe(task: Task) -> Outcome:
     """Render one image; any failure comes back as one sentence (never an exception across processes)."""
     try:
-        return task.plan.image_id, render(task), None
+        return task.plan.image_id, render(task), None, False
     except PlacementError as e:
-        return task.plan.image_id, None, str(e)
-    except Exception as e:  # a cache or background that vanished or broke since ingest, ...
-        return task.plan.image_id, None, f"{task.plan.image_id}: {type(e).__name__}: {e}"
+        return task.plan.image_id, None, str(e), True
+    except Exception as e:  # a cache or background that broke since ingest, a full disk, ...
+        return task.plan.image_id, None, f"{task.plan.image_id}: {type(e).__name__}: {e}", False
 
 
-def _run_ray(tasks: list[Task], workers: int, address: str | None) -> Iterator[tuple[str, list[dict] | None, str | None]]:
+def _run_ray(tasks: list[Task], workers: int, address: str | None) -> Iterator[Outcome]:
     """The same per-image function on a Ray cluster (or a local Ray instance when no address).
 
     Every node must see the manifest folder at the same path (a shared filesystem): the
@@ -60,8 +88,11 @@ def _run_ray(tasks: list[Task], workers: int, address: str | None) -> Iterator[t
         raise ValueError("--executor ray needs Ray: pip install 'refmatte[ray]'.") from None
     started = not ray.is_initialized()
     if started:
+        from refmatte.imaging import MAX_PIXELS_ENV, max_pixels
+
         kwargs = dict(address=address) if address else dict(num_cpus=max(1, workers), include_dashboard=False)
-        ray.init(log_to_driver=False, configure_logging=False, **kwargs)
+        ray.init(log_to_driver=False, configure_logging=False, **kwargs,
+                 runtime_env={"env_vars": {MAX_PIXELS_ENV: str(max_pixels())}})  # the same pixel cap on every node
     remote = ray.remote(num_cpus=1)(_render_safe)
     try:
         window = max(2, 4 * workers)  # bounded in-flight tasks: bounded memory on the driver
@@ -76,7 +107,7 @@ def _run_ray(tasks: list[Task], workers: int, address: str | None) -> Iterator[t
             ray.shutdown()
 
 
-def _run(tasks: list[Task], workers: int, executor: str = "local", address: str | None = None) -> Iterator[tuple[str, list[dict] | None, str | None]]:
+def _run(tasks: list[Task], workers: int, executor: str = "local", address: str | None = None) -> Iterator[Outcome]:
     if executor == "ray":
         yield from _run_ray(tasks, workers, address)
         return
@@ -101,6 +132,64 @@ def _prune(out: Path, split: str, rows: list[dict]) -> int:
     return removed
 
 
+def _finish_commit(out: Path, split: str) -> int:
+    """Move the staged files named by the journal into place, then the journal over the manifest; prune.
+
+    Idempotent: a run killed half-way through calls it again. Returns the files pruned.
+    """
+    staging = out / STAGING_DIR / split
+    journal = staging / JOURNAL
+    rows = read_rows(journal, COMPOSITE_SCHEMA)
+    for r in rows:
+        for column in ("matte_path", "image_path"):  # the image last, as render writes it
+            target = inside(out, r[column], f"{journal} row {r['image_id']}, {column}")
+            staged = staging / target.relative_to(out)
+            if staged.is_file():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(staged, target)
+    os.replace(journal, out / f"{split}.parquet")
+    parts_dir = out / PARTS_DIR
+    for part in parts_dir.glob(f"compose-{split}-*.parquet") if parts_dir.is_dir() else []:
+        part.unlink()
+    removed = _prune(out, split, rows)
+    shutil.rmtree(staging, ignore_errors=True)
+    return removed
+
+
+def _check_inputs(out: Path, tasks: list[Task]) -> None:
+    """Stop, naming the file, when a cache or background the renders need is not there."""
+    caches, backgrounds = {}, {}
+    for t in tasks:
+        for e in t.entities:
+            caches[e["entity_id"]] = e["rgba_path"]
+        backgrounds[t.background["background_id"]] = t.background
+    gone = [(i, out / rel) for i, rel in sorted(caches.items()) if not rel or not (out / rel).is_file()]
+    if gone:
+        raise ComposeError(f"{len(gone)} entity caches named by {ENTITIES.path(out)} are missing (first: {gone[0][1]}, "
+                           f"row {gone[0][0]}); re-run `refmatte ingest` into {out} to rebuild them.")
+    gone = [b for _, b in sorted(backgrounds.items()) if not b["image_path"] or not (out / b["image_path"]).is_file()]
+    if gone:
+        b = gone[0]
+        where = "" if b["source"] == "sample" else " <their folder>"
+        raise ComposeError(
+            f"{len(gone)} background images named by {BACKGROUNDS.path(out)} are not there (first: "
+            f"{os.path.normpath(out / (b['image_path'] or ''))}, row {b['background_id']}); paths are relative to the "
+            f"manifest folder, so it or the backgrounds moved: run `refmatte backgrounds {b['source']}{where} --out {out}` "
+            "to point it at them again (nothing is decoded again).")
+
+
+def _read_composites(path: Path) -> dict[str, list[dict]]:
+    """Rows of a composite manifest or part file by image id."""
+    by_image: dict[str, list[dict]] = {}
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowInvalid) as e:
+        raise ComposeError(f"{path} is not a readable Parquet file ({e}); move it away and re-run.") from None
+    for r in conform(table, COMPOSITE_SCHEMA, str(path)).to_pylist():
+        by_image.setdefault(r["image_id"], []).append(r)
+    return by_image
+
+
 def compose(
     out: Path,
     opts: ComposeOptions,
@@ -113,6 +202,8 @@ def compose(
 
     ``executor``: ``local`` (``workers`` processes) or ``ray`` (a cluster at ``address``,
     or a local Ray instance with ``workers`` CPUs). The output is the same either way.
+    Raises :class:`ComposeError` when inputs are missing or renders failed; the previous
+    output is then unchanged (see the module doc).
     """
     out = Path(out)
     for table in (ENTITIES, BACKGROUNDS):
@@ -120,61 +211,73 @@ def compose(
             raise ValueError(f"{table.path(out)} not found; run `refmatte ingest`/`refmatte backgrounds` and `refmatte annotate` into {out} first.")
     with exclusive(out):
         remove_stale_temps(out)
+        split = opts.split
+        staging = out / STAGING_DIR / split
+        manifest = out / f"{split}.parquet"
+        if (staging / JOURNAL).is_file():  # a run killed while committing: finish its commit first
+            _finish_commit(out, split)
+
+        # --- plan
         entities = [r for r in read_rows(ENTITIES.path(out), ENTITY_SCHEMA) if r["reject_reason"] is None]
         unannotated = [r["entity_id"] for r in entities if r["supercategory"] is None]
         if len(unannotated) == len(entities):
             raise ValueError(f"no entity of {ENTITIES.path(out)} has a category yet; run `refmatte annotate --out {out}` first.")
-        skipped_unannotated = len(unannotated)
         entities = [r for r in entities if r["supercategory"] is not None]  # the rest need review before composing
+        for e in entities:  # caches are read through these paths: they belong to the folder
+            inside(out, e["rgba_path"] or "", f"{ENTITIES.path(out).name} row {e['entity_id']}, rgba_path")
         backgrounds = [r for r in read_rows(BACKGROUNDS.path(out), BACKGROUND_SCHEMA) if r["reject_reason"] is None]
         plan = plan_split(entities, backgrounds, opts)
-        manifest = out / f"{opts.split}.parquet"
-        summary = ComposeSummary(manifest, plan, unannotated=skipped_unannotated)
+        summary = ComposeSummary(manifest, plan, unannotated=len(unannotated))
         by_id = {e["entity_id"]: e for e in entities}
         bg_by_id = {b["background_id"]: b for b in backgrounds}
+        all_tasks = [Task(p, tuple(by_id[i] for i in p.entity_ids), bg_by_id[p.background_id], str(out.resolve()), opts,
+                          dest=str(staging.resolve())) for p in plan.images]
 
+        # --- what is done: the committed manifest (files in place), then staged parts (files in staging)
         parts_dir = out / PARTS_DIR
-        prefix = f"compose-{opts.split}-"
+        prefix = f"compose-{split}-"
         parts = sorted(parts_dir.glob(f"{prefix}*.parquet")) if parts_dir.is_dir() else []
-        done: dict[str, list[dict]] = {}  # image id -> rows: the previous manifest, then newer parts
-        sources = ([manifest] if manifest.is_file() else []) + parts
-        for path in sources:
-            by_image: dict[str, list[dict]] = {}
-            for r in conform(pq.read_table(path), COMPOSITE_SCHEMA, str(path)).to_pylist():
-                by_image.setdefault(r["image_id"], []).append(r)
-            done.update(by_image)
-        all_tasks = [Task(p, tuple(by_id[i] for i in p.entity_ids), bg_by_id[p.background_id], str(out.resolve()), opts) for p in plan.images]
+        committed = _read_composites(manifest) if manifest.is_file() else {}
+        staged: dict[str, list[dict]] = {}
+        for part in parts:
+            staged.update(_read_composites(part))
 
-        def finished(task: Task) -> bool:
-            rows = done.get(task.plan.image_id)
+        def matches(rows: list[dict] | None, task: Task, root: Path) -> bool:
             return (bool(rows) and len({r["slot"] for r in rows}) == len(rows) == len(task.plan.entity_ids)
                     and all(r["compose_key"] == task_key(task) for r in rows)
-                    and (out / rows[0]["image_path"]).is_file() and all((out / r["matte_path"]).is_file() for r in rows))
+                    and all(inside(root, r[c], f"{manifest.name} row {r['image_id']}, {c}").is_file()
+                            for r in rows for c in ("image_path", "matte_path")))
 
-        tasks = [t for t in all_tasks if not finished(t)]
-        rows = []
+        rows, tasks, to_move = [], [], set()  # to_move: staged files the commit moves into place
         for t in all_tasks:
-            if finished(t):  # reused: plan-level fields and entity attributes are refreshed
-                for r in done[t.plan.image_id]:
-                    e = by_id[r["entity_id"]]
-                    rows.append(r | {"group": t.plan.group} | {c: e.get(c) for c in ENTITY_ATTRIBUTES})
-        # Before any file is overwritten, the manifest names only what stays valid and the
-        # parts are gone: a run killed now leaves nothing that points at redrawn files.
-        _write(manifest, rows)
-        for part in parts:
-            part.unlink()
-        parts = []
+            image_id = t.plan.image_id
+            if matches(staged.get(image_id), t, staging):
+                found = staged[image_id]
+                to_move |= {r[c] for r in found for c in ("image_path", "matte_path")}
+            elif matches(committed.get(image_id), t, out):
+                found = committed[image_id]
+            else:
+                tasks.append(t)
+                continue
+            for r in found:  # reused: plan-level fields and entity attributes are refreshed
+                e = by_id[r["entity_id"]]
+                rows.append(r | {"group": t.plan.group} | {c: e.get(c) for c in ENTITY_ATTRIBUTES})
+        _check_inputs(out, tasks)
         summary.reused = len(plan.images) - len(tasks)
-        pending, seq, last, n = [], len(parts), time.monotonic(), summary.reused
+
+        # --- render into the staging folder
+        seq = 1 + max((int(p.stem.rsplit("-", 1)[-1]) for p in parts if p.stem.rsplit("-", 1)[-1].isdigit()), default=-1)
+        pending, last, n = [], time.monotonic(), summary.reused
         if progress:
             progress(n, len(plan.images))
-        for image_id, image_rows, error in _run(tasks, workers, executor, address):
+        for image_id, image_rows, error, placement in _run(tasks, workers, executor, address):
             n += 1
             if error:
-                summary.failed.append(error)
+                (summary.failed if placement else summary.errors).append(error)
             else:
                 rows += image_rows
                 pending += image_rows
+                to_move |= {r[c] for r in image_rows for c in ("image_path", "matte_path")}
                 summary.rendered += 1
             if progress:
                 progress(n, len(plan.images))
@@ -182,8 +285,19 @@ def compose(
                 parts_dir.mkdir(exist_ok=True)
                 _write(parts_dir / f"{prefix}{seq:06d}.parquet", pending)
                 pending, seq, last = [], seq + 1, time.monotonic()
-        _write(manifest, express_rows(rows, opts.seed, opts.expressions_per_entity, opts.colour_style))
-        for part in parts_dir.glob(f"{prefix}*.parquet") if parts_dir.is_dir() else []:
-            part.unlink()
-        summary.removed = _prune(out, opts.split, rows)
+        if pending:  # what was rendered is kept for the next run, whatever happens now
+            parts_dir.mkdir(exist_ok=True)
+            _write(parts_dir / f"{prefix}{seq:06d}.parquet", pending)
+        if summary.errors:
+            shown = "; ".join(summary.errors[:SHOW_ERRORS])
+            raise ComposeError(f"{len(summary.errors)} of {len(tasks)} images could not be rendered, so nothing was "
+                               f"committed and {manifest} is unchanged ({summary.rendered} rendered images are kept "
+                               f"for the next run): {shown}")
+
+        # --- commit: journal, files into place, manifest, prune
+        for f in [f for f in staging.rglob("*") if f.is_file()] if staging.is_dir() else []:
+            if f.relative_to(staging).as_posix() not in to_move:  # staged by a run with other options
+                f.unlink()
+        _write(staging / JOURNAL, express_rows(rows, opts.seed, opts.expressions_per_entity, opts.colour_style))
+        summary.removed = _finish_commit(out, split)
     return summary
