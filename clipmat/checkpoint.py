@@ -1,13 +1,18 @@
 """CLIPMat checkpoints: safetensors weights with the model config in the file's metadata.
 
 Loading never runs pickled code: safetensors files are plain tensors, and ``.pt`` files
-are read with ``torch.load(weights_only=True)``.
+are read with ``torch.load(weights_only=True)``. Everything in a checkpoint is data: the
+model config is validated (types, sizes, finite normalisation), the stored CLIP
+architecture may only use open_clip's own ViT and text tower with known keys and sizes
+that fit the file's tensors, and it is registered with open_clip under a name made from its
+hash, from a temporary file that is removed at once.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import json
 import tempfile
 from pathlib import Path
@@ -88,7 +93,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         config = ClipMatConfig.from_dict(config_data, source=str(path))
     except (ConfigError, TypeError) as e:
         raise CheckpointError(f"checkpoint {path} holds an unusable config: {e}") from None
-    model = build_model(_with_clip_architecture(config, clip_config))
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"checkpoint {path} does not hold a dictionary of tensors")
+    try:
+        model = build_model(_with_clip_architecture(config, clip_config, sum(v.numel() for v in state.values()), path))
+    except ConfigError as e:
+        raise CheckpointError(f"checkpoint {path} holds an unusable CLIP architecture: {e}") from None
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as e:  # tensors of the wrong shape
@@ -101,18 +111,53 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return model.to(map_location)
 
 
-def _with_clip_architecture(config: ClipMatConfig, clip_config: dict | None) -> ClipMatConfig:
+_CLIP_KEYS = set(inspect.signature(open_clip.CLIP.__init__).parameters) - {"self", "cast_dtype", "output_dict"}
+_TOWER_KEYS = {"vision_cfg": {f.name for f in dataclasses.fields(open_clip.model.CLIPVisionCfg)},
+               "text_cfg": {f.name for f in dataclasses.fields(open_clip.model.CLIPTextCfg)}}
+
+
+def _estimated_parameters(cfg: dict) -> int:
+    """Roughly how many parameters open_clip builds for ``cfg`` (12 w^2 per transformer block, plus embeddings)."""
+    v, t = cfg["vision_cfg"], cfg["text_cfg"]
+    blocks = v.get("layers", 12) * v.get("width", 768) ** 2 + t.get("layers", 12) * t.get("width", 512) ** 2
+    return 12 * blocks + t.get("vocab_size", 49408) * t.get("width", 512)
+
+
+def _check_clip_config(cfg: object, tensors: int, path: Path) -> dict:
+    """``cfg`` when it is an open_clip ViT CLIP config of known keys whose size fits the file; else ConfigError."""
+    if not isinstance(cfg, dict) or not {"embed_dim", "vision_cfg", "text_cfg"} <= set(cfg):
+        raise ConfigError("clip_config must be an open_clip model config with embed_dim, vision_cfg and text_cfg")
+    unknown = sorted(set(cfg) - _CLIP_KEYS)
+    for tower, known in _TOWER_KEYS.items():
+        if not isinstance(cfg[tower], dict):
+            raise ConfigError(f"clip_config {tower} must be an object")
+        unknown += [f"{tower}.{k}" for k in sorted(set(cfg[tower]) - known)]
+        unknown += [f"{tower}.{k}" for k, v in cfg[tower].items() if k.startswith(("timm_", "hf_")) and v]  # code from hubs
+        sizes = [k for k in ("layers", "width", "heads", "patch_size", "image_size", "context_length", "vocab_size")
+                 if k in cfg[tower] and not (type(cfg[tower][k]) is int and 0 < cfg[tower][k] <= 1 << 20)]
+        unknown += [f"{tower}.{k} (not a positive integer)" for k in sizes]
+    if unknown:
+        raise ConfigError(f"clip_config has keys clipmat does not accept: {', '.join(unknown)}")
+    if _estimated_parameters(cfg) > 4 * tensors + 10**6:
+        raise ConfigError(f"clip_config describes about {_estimated_parameters(cfg):,} parameters but {path} holds "
+                          f"{tensors:,}; the two do not belong together")
+    return cfg
+
+
+def _with_clip_architecture(config: ClipMatConfig, clip_config: dict | None, tensors: int, path: Path) -> ClipMatConfig:
     """``config``, renamed to a registered copy of the CLIP architecture the checkpoint was saved
     with when open_clip's current one of that name differs (a config edited since)."""
     register_clip_configs()
     if clip_config is None or open_clip.get_model_config(config.clip_model) == clip_config:
         return config
-    digest = hashlib.sha256(json.dumps(clip_config, sort_keys=True).encode()).hexdigest()[:8]
-    name = f"{config.clip_model}-saved-{digest}"
+    clip_config = _check_clip_config(clip_config, tensors, path)
+    digest = hashlib.sha256(json.dumps(clip_config, sort_keys=True).encode()).hexdigest()[:12]
+    name = f"clipmat-saved-{digest}"  # never a name from the file: it becomes a file name here
     if open_clip.get_model_config(name) is None:
-        folder = Path(tempfile.mkdtemp(prefix="clipmat-arch-"))
-        (folder / f"{name}.json").write_text(json.dumps(clip_config))
-        open_clip.add_model_config(folder)
+        with tempfile.TemporaryDirectory(prefix="clipmat-arch-") as folder:  # open_clip reads it at once
+            file = Path(folder) / f"{name}.json"
+            file.write_text(json.dumps(clip_config))
+            open_clip.add_model_config(file)
     return dataclasses.replace(config, clip_model=name)
 
 

@@ -17,8 +17,10 @@ SETTING_HELP = "keyword: the entity's category name in a matting template; expre
 def _errors():
     from clipmat import CheckpointError, ConfigError, WeightsError
     from clipmat.data import DataError
+    from refmatte.atomic import OutputError
+    from refmatte.imaging import ImageReadError
 
-    return (CheckpointError, ConfigError, WeightsError, DataError)
+    return (CheckpointError, ConfigError, WeightsError, DataError, OutputError, ImageReadError, OSError)
 
 
 def register(app: typer.Typer) -> None:
@@ -73,7 +75,8 @@ def train_cmd(
                       TimeRemainingColumn(), console=console, disable=rank != 0) as bar:
             task = bar.add_task("train", total=total, info="")
             final = train(opts, progress=lambda step, r: bar.update(
-                task, completed=step, info=f"loss {r['loss']:.4f}  {r['img_per_s']:.1f} img/s"), log=console.print)
+                task, completed=step, info=f"loss {r['loss']:.4f}  {r['img_per_s']:.1f} img/s"),
+                          log=lambda message: console.print(message, soft_wrap=True))  # paths stay whole
     except _errors() as e:
         fail(str(e))
     if rank == 0:
@@ -81,25 +84,34 @@ def train_cmd(
 
 
 def _report(scored, setting: str, manifest: Path, csv: Path, what: str) -> None:
+    """Per-entity CSV and summary JSON (atomically), the table; exit 1 when no entity could be scored."""
     from rich.table import Table
 
     from clipmat.metrics import PROTOCOL
     from refmatte.atomic import atomic_path
 
-    with atomic_path(csv) as tmp:
-        scored.table.to_csv(tmp, index=False)
-    summary = scored.summary()
+    summary = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in scored.summary().items()}
+    try:
+        with atomic_path(csv) as tmp:
+            scored.table.to_csv(tmp, index=False)
+        with atomic_path(csv.with_suffix(".json")) as tmp:  # strict JSON: an undefined mean is null, never NaN
+            tmp.write_text(json.dumps({"setting": setting, "manifest": str(manifest), **summary, "protocol": PROTOCOL},
+                                      allow_nan=False))
+    except OSError as e:
+        fail(f"cannot write {csv} ({e.strerror}); give a writable --csv")
     table = Table("metric", "mean over entities", title=f"{what} on {manifest} ({setting} setting)")
     for k, v in summary.items():
-        table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+        table.add_row(k, f"{v:.4f}" if isinstance(v, float) else "-" if v is None else str(v))
     console.print(table)
     console.print(f"protocol: {PROTOCOL}; referring accuracy: share of entities whose prediction overlaps "
                   "their own matte (soft IoU) more than any other entity's in the image", soft_wrap=True)
-    with atomic_path(csv.with_suffix(".json")) as tmp:
-        tmp.write_text(json.dumps({"setting": setting, "manifest": str(manifest), **summary, "protocol": PROTOCOL}))
     if scored.skipped:
         console.print(f"[yellow]{len(scored.skipped)} entities skipped[/]; first: {scored.skipped[0]}", soft_wrap=True)
     console.print(f"per entity: {csv}; summary: {csv.with_suffix('.json')}", soft_wrap=True)
+    if not summary["entities"]:
+        why = f"{len(scored.skipped)} skipped; first: {scored.skipped[0]}" if scored.skipped else \
+            f"the manifest has no entity usable in the {setting} setting"
+        fail(f"no entity of {manifest} could be scored ({why})")
 
 
 def _metrics_option(value: str) -> tuple[str, ...]:
@@ -168,13 +180,31 @@ def score_cmd(
             f"predictions in {predictions}")
 
 
+def _check_outputs(inputs: dict[str, Path], outputs: dict[str, Path | None]) -> None:
+    """Refuse an output that is a folder, names an input, or names another output."""
+    seen: dict[Path, str] = {}
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        if path.is_dir():
+            fail(f"{option} {path} is a folder: give a file name such as {path / 'alpha.png'}")
+        resolved = path.resolve()
+        for what, given in inputs.items():
+            if resolved == given.resolve() or (path.exists() and given.exists() and path.samefile(given)):
+                fail(f"{option} {path} is the {what}: refusing to overwrite an input; give another file name")
+        if resolved in seen:
+            fail(f"{option} and {seen[resolved]} both name {path}; give two file names")
+        seen[resolved] = option
+
+
 def predict_cmd(
     checkpoint: Path = typer.Argument(..., help="A clipmat checkpoint (.safetensors)."),
     image: Path = typer.Argument(..., help="Any RGB image."),
     phrase: str = typer.Argument(..., help='What to extract: a keyword ("cat") or an expression.'),
-    out: Path = typer.Option(Path("alpha.png"), "--out", help="Alpha matte, 8-bit grey PNG at the image's size."),
-    cutout: Path = typer.Option(None, "--cutout", help="Also write the object as an RGBA PNG (foreground colours "
-                                "estimated with pymatting)."),
+    out: Path = typer.Option(Path("alpha.png"), "--out", help="Alpha matte at the image's size, 8-bit grey, in the format "
+                             "its suffix names (.png, .webp lossless, .tif, .jpg). Never an input file."),
+    cutout: Path = typer.Option(None, "--cutout", help="Also write the object as RGBA (.png, .webp or .tif; foreground "
+                                "colours estimated with pymatting)."),
     setting: str = typer.Option("auto", "--setting", help="keyword, expression, or auto: keyword for one or two words."),
     long_side: int = typer.Option(None, "--long-side", help="Inference long side, snapped to 32 (default: model input size)."),
     device: str = typer.Option(None, "--device", help="Default: cuda when available."),
@@ -186,32 +216,45 @@ def predict_cmd(
 
     from clipmat import keyword_prompt, load_checkpoint
     from clipmat.infer import predict_alpha
+    from clipmat.model.prompt import token_count
     from refmatte.atomic import atomic_write_bytes
+    from refmatte.foreground import estimate_foreground
+    from refmatte.imaging import ImageReadError, encode_as, read_cv2
 
-    bgr = cv2.imread(str(image), cv2.IMREAD_COLOR)
-    if bgr is None:
-        fail(f"image {image} is missing or not a readable image")
+    phrase = " ".join(phrase.split())
+    if not phrase:
+        fail("the phrase is empty: say what to extract, e.g. \"the black dog\"")
     if setting == "auto":
         setting = "keyword" if len(phrase.split()) <= 2 else "expression"
     if setting not in ("keyword", "expression"):
         fail(f"--setting must be keyword, expression or auto, got {setting!r}")
-    for path in (out, cutout):
-        if path is not None and path.is_dir():
-            fail(f"{path} is a folder: give a file name such as {path / 'alpha.png'}")
+    _check_outputs({"input image": image, "checkpoint": checkpoint}, {"--out": out, "--cutout": cutout})
+    try:
+        encode_as(out, np.zeros((1, 1), np.uint8))  # a suffix that cannot be written fails now, not after the model ran
+        if cutout:
+            encode_as(cutout, np.zeros((1, 1, 4), np.uint8))
+        bgr = read_cv2(image, cv2.IMREAD_COLOR, "image")
+    except (ValueError, ImageReadError) as e:
+        fail(str(e))
     text = keyword_prompt(phrase) if setting == "keyword" else phrase
     try:
         model = load_checkpoint(checkpoint, device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        length = model.config.text_length(setting)
+        if token_count(text) > length:
+            console.print(f"[yellow]note:[/] the {setting} text is {token_count(text)} tokens long; the model reads "
+                          f"{length} (start and end tokens included), so its end is cut off", soft_wrap=True)
         alpha = predict_alpha(model, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), [text], setting, long_side)[0]
     except _errors() as e:
         fail(str(e))
     a8 = np.round(alpha * 255).astype(np.uint8)
-    atomic_write_bytes(out, cv2.imencode(".png", a8)[1].tobytes())
-    console.print(f"{setting} {text!r}: alpha -> {out} ({a8.shape[1]}x{a8.shape[0]}, "
-                  f"{(a8 > 127).mean():.1%} of pixels above 0.5)", soft_wrap=True)
-    if cutout:
-        from pymatting import estimate_foreground_ml
-
-        fg = estimate_foreground_ml(bgr.astype(np.float64) / 255, alpha.astype(np.float64))
-        rgba = np.dstack([np.clip(fg * 255 + 0.5, 0, 255).astype(np.uint8), a8])
-        atomic_write_bytes(cutout, cv2.imencode(".png", rgba)[1].tobytes())
-        console.print(f"cutout -> {cutout}")
+    try:
+        atomic_write_bytes(out, encode_as(out, a8))
+        console.print(f"{setting} {text!r}: alpha -> {out} ({a8.shape[1]}x{a8.shape[0]}, "
+                      f"{(a8 > 127).mean():.1%} of pixels above 0.5)", soft_wrap=True)
+        if cutout:
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            rgba = np.dstack([estimate_foreground(rgb, a8), a8])
+            atomic_write_bytes(cutout, encode_as(cutout, rgba))
+            console.print(f"cutout -> {cutout}")
+    except (OSError, ValueError) as e:
+        fail(f"cannot write the output ({e})")

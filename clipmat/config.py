@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +20,8 @@ CLIP_CONFIG_DIR = CONFIG_DIR / "clip"
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+# open_clip architecture names: letters, digits, '.', '_', '-' (no path, no 'hf-hub:' schema)
+CLIP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 class ConfigError(ValueError):
@@ -62,6 +66,14 @@ class ClipMatConfig:
             raise ConfigError(f"model config {self.name}: detail_blocks must be increasing, got {list(self.detail_blocks)}")
         if self.tsp_dim % self.tsp_heads:
             raise ConfigError(f"model config {self.name}: tsp_dim {self.tsp_dim} is not a multiple of tsp_heads {self.tsp_heads}")
+        if not CLIP_NAME.match(self.clip_model):
+            raise ConfigError(f"model config {self.name}: clip_model {self.clip_model!r} is not an open_clip architecture "
+                              "name (letters, digits, '.', '_', '-')")
+        for name in ("mean", "std"):
+            values = getattr(self, name)
+            if len(values) != 3 or not all(math.isfinite(v) for v in values) or (name == "std" and min(values) <= 0):
+                raise ConfigError(f"model config {self.name}: {name} must be three finite numbers"
+                                  f"{' above 0' if name == 'std' else ''}, got {list(values)}")
 
     def text_length(self, setting: str) -> int:
         """Tokens of tokenised text for ``setting`` ('keyword' or 'expression'), before the context."""

@@ -38,6 +38,7 @@ import pandas as pd
 
 from clipmat.augment import swap_background
 from clipmat.model.prompt import keyword_prompt
+from refmatte.imaging import ImageReadError, read_cv2
 
 SETTINGS = ("keyword", "expression")
 BACKGROUND_SWAP = 0.5  # share of training samples whose background is replaced (clipmat/augment.py)
@@ -73,21 +74,42 @@ def make_trimap(alpha: np.ndarray, kernel: int) -> np.ndarray:
     return trimap
 
 
+def _declared_fields() -> list:
+    """The declared types of the columns clipmat reads (composite and benchmark manifests agree on them)."""
+    from refmatte.schema import BENCHMARK_SCHEMA, COMPOSITE_SCHEMA
+
+    return [COMPOSITE_SCHEMA.field(c) for c in REQUIRED] + [BENCHMARK_SCHEMA.field("eval_expression")]
+
+
 def read_manifest(path: str | Path, setting: str | None) -> pd.DataFrame:
-    """Rows of a composite manifest usable in ``setting`` (all rows when None), with absolute file paths."""
+    """Rows of a composite manifest usable in ``setting`` (all rows when None), with absolute file paths.
+
+    Column types are checked against the datasheet: a string where a bool or a list of
+    expressions is declared is an error naming the column, never a coercion.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from refmatte.schema import check_columns
+
     path = Path(path)
     if setting is not None and setting not in SETTINGS:
         raise DataError(f"setting must be one of {', '.join(SETTINGS)}, got {setting!r}")
     if not path.is_file():
         raise DataError(f"manifest {path} does not exist")
     try:
-        rows = pd.read_parquet(path)
+        table = pq.read_table(path)
     except Exception as e:  # pyarrow raises several types for a non-Parquet file
         raise DataError(f"manifest {path} is not a readable Parquet file: {e}") from None
-    missing = [c for c in REQUIRED if c not in rows.columns]
+    missing = [c for c in REQUIRED if c not in table.schema.names]
     if missing:
         raise DataError(f"manifest {path} lacks column(s) {', '.join(missing)}: is it a composite manifest "
                         "(refmatte compose, import-refmatte or import-rw100)?")
+    try:
+        table = check_columns(table, _declared_fields(), f"manifest {path}")
+    except (ValueError, pa.ArrowException) as e:
+        raise DataError(str(e)) from None
+    rows = table.to_pandas()
     root = path.parent
     rows["image_file"] = [str(root / p) for p in rows.image_path]
     rows["matte_file"] = [str(root / p) for p in rows.matte_path]
@@ -115,18 +137,19 @@ def eval_text(row: pd.Series, setting: str) -> str:
 
 
 def read_image(image_file: str) -> np.ndarray:
-    """RGB uint8 (H, W, 3); DataError naming a missing or unreadable file."""
-    image = cv2.imread(image_file, cv2.IMREAD_COLOR)
-    if image is None:
-        raise DataError(f"image {image_file} is missing or not a readable image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    """RGB uint8 (H, W, 3); DataError naming a missing, unreadable or oversized file (pixel cap)."""
+    try:
+        return cv2.cvtColor(read_cv2(image_file, cv2.IMREAD_COLOR, "image"), cv2.COLOR_BGR2RGB)
+    except ImageReadError as e:
+        raise DataError(f"image {e}") from None
 
 
 def read_matte(matte_file: str, shape: tuple[int, ...]) -> np.ndarray:
     """Alpha float32 (H, W) in [0, 1] of an image of ``shape``; DataError naming a bad or mismatched file."""
-    matte = cv2.imread(matte_file, cv2.IMREAD_GRAYSCALE)
-    if matte is None:
-        raise DataError(f"matte {matte_file} is missing or not a readable image")
+    try:
+        matte = read_cv2(matte_file, cv2.IMREAD_GRAYSCALE, "matte")
+    except ImageReadError as e:
+        raise DataError(f"matte {e}") from None
     if matte.shape != tuple(shape[:2]):
         raise DataError(f"matte {matte_file} is {matte.shape[1]}x{matte.shape[0]} but its image is "
                         f"{shape[1]}x{shape[0]}")

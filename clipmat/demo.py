@@ -13,11 +13,12 @@ import cv2
 import numpy as np
 
 from clipmat.checkpoint import load_checkpoint
-from clipmat.data import read_manifest
+from clipmat.data import read_image, read_manifest, read_matte
 from clipmat.infer import predict_alpha
 from clipmat.model import keyword_prompt
 from clipmat.train import TrainOptions, train
 from refmatte.atomic import atomic_write_bytes
+from refmatte.paths import safe_name
 
 DEMO_STEPS = 60
 DEMO_BATCH = 8
@@ -29,10 +30,10 @@ def train_and_predict(manifests: Path, out: Path, log=print) -> tuple[Path, Path
                                batch_size=DEMO_BATCH, epochs=10**6, max_steps=DEMO_STEPS, workers=0,
                                checkpoint_every=DEMO_STEPS, seed=0, resume=True), log=log)
     row = read_manifest(manifests / "test.parquet", "keyword").iloc[0]
-    image = cv2.cvtColor(cv2.imread(row.image_file, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    image = read_image(row.image_file)
     alpha = predict_alpha(load_checkpoint(final), image, [keyword_prompt(row.keyword)], "keyword")[0]
-    truth = cv2.imread(row.matte_file, cv2.IMREAD_GRAYSCALE)
-    name = f"{Path(row.matte_path).stem}_{row.keyword.replace(' ', '-')}"
+    truth = np.round(read_matte(row.matte_file, image.shape) * 255).astype(np.uint8)
+    name = safe_name(f"{Path(row.matte_path).stem}_{row.keyword.replace(' ', '-')}")  # manifest text: never a path
     atomic_write_bytes(out / "prediction" / f"{name}_alpha.png",
                        cv2.imencode(".png", np.round(alpha * 255).astype(np.uint8))[1].tobytes())
     # image | predicted alpha | true alpha, side by side

@@ -21,6 +21,7 @@ import torch
 from clipmat.data import DataError, eval_text, read_image, read_manifest, read_matte, usable
 from clipmat.metrics import METRICS, all_metrics
 from clipmat.model import CLIPMat, tokenize
+from refmatte.imaging import ImageReadError, read_cv2
 
 MULTIPLE = 32
 
@@ -140,11 +141,13 @@ def png_predictor(folder) -> Predictor:
     def predict(image, group, texts):
         out = []
         for row in group.itertuples():
-            path = folder / Path(row.matte_path).name
-            pred = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) if path.is_file() else None
-            if pred is None:
-                out.append(DataError(f"prediction {path} is missing or not a readable image"))
-            elif pred.shape != image.shape[:2]:
+            path = folder / Path(row.matte_path).name  # the name only: a manifest path never leaves the folder
+            try:
+                pred = read_cv2(path, cv2.IMREAD_GRAYSCALE, "prediction")
+            except ImageReadError as e:
+                out.append(DataError(f"prediction {e}"))
+                continue
+            if pred.shape != image.shape[:2]:
                 out.append(DataError(f"prediction {path} is {pred.shape[1]}x{pred.shape[0]}, the image is "
                                      f"{image.shape[1]}x{image.shape[0]}: predictions must be at the original size"))
             else:

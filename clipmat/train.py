@@ -28,13 +28,16 @@ import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
+from safetensors import SafetensorError
+
 from clipmat.build import build_model
-from clipmat.checkpoint import load_checkpoint, save_checkpoint
+from clipmat.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from clipmat.config import ConfigError
 from clipmat.data import DataError, MatteDataset, collate
 from clipmat.infer import model_predictor, score, scoring_inputs
 from clipmat.losses import ClipMatLoss
 from clipmat.model import tokenize
-from refmatte.atomic import atomic_path, atomic_write_bytes
+from refmatte.atomic import atomic_path, atomic_write_bytes, exclusive
 
 
 @dataclass
@@ -80,6 +83,42 @@ def latest_checkpoint(out: Path) -> Path | None:
     return done[-1] if done else None
 
 
+STATE_KEYS = ("step", "epoch", "batches_in_epoch", "options", "param_groups")
+
+
+def _load_resume(out: Path, opts: "TrainOptions", world: int, log) -> tuple[Path, dict, torch.nn.Module] | None:
+    """(checkpoint JSON, training state, model) of the newest checkpoint in ``out`` that loads whole.
+
+    A truncated weights file, a garbage state JSON or a missing optimiser file makes it fall
+    back to the previous checkpoint, saying so; DataError when checkpoints exist but none
+    loads, or when the run's options differ from the ones the batches depend on.
+    """
+    candidates = sorted((out / "checkpoints").glob("step-*.json"), reverse=True)
+    problems = []
+    for path in candidates:
+        try:
+            state = json.loads(path.read_text())
+            if not isinstance(state, dict) or not all(k in state for k in STATE_KEYS) or \
+                    not all(type(state[k]) is int and state[k] >= 0 for k in STATE_KEYS[:3]) or \
+                    not isinstance(state["options"], dict) or not isinstance(state["param_groups"], list):
+                raise ValueError(f"its state lacks or mangles {', '.join(STATE_KEYS)}")
+            optim = path.with_suffix(".optim.safetensors")
+            if not optim.is_file():
+                raise ValueError(f"{optim.name} is missing")
+            load_file(str(optim))  # readable whole, or the next one is tried
+            model = load_checkpoint(path.with_suffix(".safetensors"))
+        except (OSError, ValueError, CheckpointError, ConfigError, SafetensorError) as e:
+            problems.append(f"{path.name}: {e}")
+            log(f"checkpoint {path.name} is unusable ({e}); trying the one before it")
+            continue
+        _check_resume(path, state, opts, world)
+        return path, state, model
+    if candidates:
+        raise DataError(f"cannot resume from {out / 'checkpoints'}: no checkpoint loads ({'; '.join(problems[:3])}); "
+                        "train into a new --out, or remove --resume to start over")
+    return None
+
+
 def _save(out: Path, model, optimizer, state: dict, keep: int) -> Path:
     stem = out / "checkpoints" / f"step-{state['step']:07d}"
     save_checkpoint(model, stem.with_suffix(".safetensors"), {"step": str(state["step"])})
@@ -105,7 +144,7 @@ def _load_optimizer(optimizer, path: Path, param_groups: list) -> None:
     optimizer.load_state_dict({"state": state, "param_groups": param_groups})
 
 
-RESUME_MUST_MATCH = ("manifest", "setting", "batch_size", "accumulate", "seed")
+RESUME_MUST_MATCH = ("manifest", "setting", "model", "lr", "batch_size", "accumulate", "seed", "trimap_kernel")
 
 
 def _check_resume(path: Path, state: dict, opts: TrainOptions, world: int) -> None:
@@ -119,8 +158,16 @@ def _check_resume(path: Path, state: dict, opts: TrainOptions, world: int) -> No
 
 
 def _truncate_log(log_file: Path, step: int) -> None:
+    """Keep the log's records up to ``step``; lines cut by a kill (not JSON) are dropped."""
     if log_file.is_file():
-        keep = [line for line in log_file.read_text().splitlines() if json.loads(line)["step"] <= step]
+        keep = []
+        for line in log_file.read_text(errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict) and type(record.get("step")) is int and record["step"] <= step:
+                keep.append(line)
         atomic_write_bytes(log_file, "".join(line + "\n" for line in keep).encode())
 
 
@@ -133,7 +180,18 @@ def _all_ranks_have_data(have: bool, distributed: bool, device: torch.device) ->
 
 
 def train(opts: TrainOptions, progress=None, log=print) -> Path:
-    """Run training; returns the path of the final checkpoint (``out/final.safetensors``)."""
+    """Run training; returns the path of the final checkpoint (``out/final.safetensors``).
+
+    The run folder is locked (rank 0 holds it under DDP): a second training into the same
+    ``out`` is refused instead of interleaving its log and checkpoints.
+    """
+    if int(os.environ.get("RANK", "0")) == 0:
+        with exclusive(opts.out):
+            return _train(opts, progress, log)
+    return _train(opts, progress, log)
+
+
+def _train(opts: TrainOptions, progress, log) -> Path:
     # --- set-up: devices and processes
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if distributed:  # a long timeout: ranks wait at a barrier while rank 0 validates
@@ -148,12 +206,11 @@ def train(opts: TrainOptions, progress=None, log=print) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(opts.seed)
 
-    # --- model: fresh, or from the latest checkpoint
-    resume_from = latest_checkpoint(out) if opts.resume else None
-    if resume_from:
-        state = json.loads(resume_from.read_text())
-        _check_resume(resume_from, state, opts, world)
-        model = load_checkpoint(resume_from.with_suffix(".safetensors"))
+    # --- model: fresh, or from the newest checkpoint that loads
+    resumed = _load_resume(out, opts, world, log) if opts.resume else None
+    resume_from = resumed[0] if resumed else None
+    if resumed:
+        resume_from, state, model = resumed
         _truncate_log(out / "log.jsonl", state["step"])  # steps after the checkpoint are redone
         log(f"resuming from {resume_from} (step {state['step']}, epoch {state['epoch']})")
     else:
@@ -174,13 +231,18 @@ def train(opts: TrainOptions, progress=None, log=print) -> Path:
 
     optimizer = torch.optim.Adam(model.parameters(), lr=opts.lr)
     if resume_from:
-        _load_optimizer(optimizer, resume_from.with_suffix(".optim.safetensors"), state["param_groups"])
+        try:
+            _load_optimizer(optimizer, resume_from.with_suffix(".optim.safetensors"), state["param_groups"])
+        except (ValueError, KeyError, TypeError, RuntimeError) as e:
+            raise DataError(f"cannot resume from {resume_from}: its optimiser state does not fit the model ({e}); "
+                            "train into a new --out") from None
     net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None) \
         if distributed else model
     criterion = ClipMatLoss()
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
     log_file = out / "log.jsonl"
     skipped: list[str] = []
+    trained = 0  # samples that reached the model in this run
 
     # --- loop
     done = bool(opts.max_steps and state["step"] >= opts.max_steps)
@@ -206,6 +268,7 @@ def train(opts: TrainOptions, progress=None, log=print) -> Path:
             losses = criterion(**{k: v.float() for k, v in outputs.items()}, target_alpha=alpha, target_trimap=trimap)
             (losses["loss"] / opts.accumulate).backward()
             seen += len(image)
+            trained += len(image)
             if (b + 1) % opts.accumulate:
                 continue
             optimizer.step()
@@ -235,6 +298,9 @@ def train(opts: TrainOptions, progress=None, log=print) -> Path:
             log(f"epoch {epoch}: validation " + ", ".join(f"{k} {v:.4g}" for k, v in result.items()))
         if distributed and opts.val_manifest and not done:
             dist.barrier()
+    if skipped and not trained:  # every sample failed: an untrained "final" would only mislead
+        raise DataError(f"no sample of {opts.manifest} could be read ({len(skipped)} skipped; first: {skipped[0]}); "
+                        "nothing was trained and no checkpoint was written")
     if rank == 0:
         _save(out, model, optimizer, state, opts.keep)
         save_checkpoint(model, out / "final.safetensors", {"step": str(state["step"])})

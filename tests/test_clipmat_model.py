@@ -342,6 +342,6 @@ def test_checkpoint_carries_its_clip_architecture(tmp_path):
     meta["config"] = json.dumps({**json.loads(meta["config"]), "clip_model": "clipmat-tiny-clip"})  # now patch 8
     save_file(load_file(str(path)), str(path), metadata=meta)
     loaded = load_checkpoint(path).eval()
-    assert loaded.config.clip_model.startswith("clipmat-tiny-clip-saved-") and loaded.image_encoder.patch == 16
+    assert loaded.config.clip_model.startswith("clipmat-saved-") and loaded.image_encoder.patch == 16
     image, tokens = _batch()
     assert torch.equal(model(image, tokens)["alpha"], loaded(image, tokens)["alpha"])

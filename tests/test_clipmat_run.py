@@ -183,7 +183,7 @@ def test_training_skips_unreadable_files_and_says_so(demo, tmp_path):
     opts = _opts(demo, tmp_path / "run", 30)
     opts.manifest = str(manifests / "train.parquet")
     train(opts, log=messages.append)
-    assert any(f"image {broken} is missing or not a readable image" in m for m in messages)
+    assert any(f"image {broken}: missing or not a readable image" in m for m in messages)
     assert any("samples skipped" in m for m in messages)
 
 
@@ -223,7 +223,7 @@ def test_score_predictions_of_another_method(demo, tmp_path):
     assert (table.sad == 0).all() and table.referring_correct.all()
     (preds / rows.matte_file.iloc[0].rsplit("/", 1)[-1]).unlink()
     r = runner.invoke(app, ["score", str(preds), str(demo / "manifests/test.parquet"), "--csv", str(tmp_path / "s.csv")])
-    assert r.exit_code == 0 and "1 entities skipped" in r.output and "is missing" in r.output
+    assert r.exit_code == 0 and "1 entities skipped" in r.output and "missing or not a readable image" in r.output
     small = preds / rows.matte_file.iloc[1].rsplit("/", 1)[-1]
     cv2.imwrite(str(small), np.zeros((10, 10), np.uint8))
     r = runner.invoke(app, ["score", str(preds), str(demo / "manifests/test.parquet"), "--csv", str(tmp_path / "s.csv")])
@@ -241,7 +241,7 @@ def test_predict_any_size_with_cutout(trained, tmp_path):
     assert cv2.imread(str(tmp_path / "c.png"), cv2.IMREAD_UNCHANGED).shape == (101, 157, 4)
     assert "expression 'the cat on the left'" in r.output
     r = runner.invoke(app, ["predict", str(trained), str(tmp_path / "nothing.png"), "cat"])
-    assert r.exit_code != 0 and "nothing.png is missing or not a readable image" in r.output
+    assert r.exit_code != 0 and "nothing.png: missing or not a readable image" in r.output
 
 
 def test_demo_trains_and_predicts(demo):

@@ -43,6 +43,11 @@ def tokenize(texts: list[str], length: int) -> torch.Tensor:
     return open_clip.tokenize(texts, context_length=length)
 
 
+def token_count(text: str) -> int:
+    """Tokens ``text`` takes, start and end tokens included (what :func:`tokenize` would need to keep it whole)."""
+    return int((open_clip.tokenize([text], context_length=4 * len(text) + 8)[0] != 0).sum())
+
+
 class PromptContext(nn.Module):
     """``count`` learnable context vectors of the text encoder's width, initialised N(0, 0.02)."""
 
