@@ -6,15 +6,13 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+
+from refmatte.testing.crafted import folder_source, png_bomb, soft_alpha  # noqa: F401  (re-exported for the tests)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,39 +31,6 @@ def surroundings(base: Path) -> Path:
     (victim / ".notes.123.tmp").write_text("a user's file that looks like a temporary")
     (victim / "TRAVERSAL.json").write_text("{}")
     return victim
-
-
-def png_bomb(path: Path, side: int = 20000) -> Path:
-    """A valid 8-bit grey PNG of side x side zeros: about 400 KB on disk, side**2 bytes decoded."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    z, body = zlib.compressobj(9), []
-    row = bytes(side + 1)  # filter byte 0, then the pixels
-    for _ in range(side):
-        body.append(z.compress(row))
-    body.append(z.flush())
-    ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"".join(body)) + chunk(b"IEND", b""))
-    return path
-
-
-def soft_alpha(h: int, w: int) -> np.ndarray:
-    """A soft-edged ellipse (uint8), a matte every filter keeps."""
-    yy, xx = np.mgrid[:h, :w]
-    d = ((yy - h / 2) / (0.35 * h)) ** 2 + ((xx - w / 2) / (0.3 * w)) ** 2
-    return np.clip((1.2 - d) / 0.4 * 255, 0, 255).astype(np.uint8)
-
-
-def folder_source(root: Path, names=("a", "b"), size=(48, 64)) -> Path:
-    """``root/{image,alpha}/<name>.png``: a small folder source of good entities."""
-    rng = np.random.default_rng(0)
-    for d in ("image", "alpha"):
-        (root / d).mkdir(parents=True, exist_ok=True)
-    for n in names:
-        Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(root / "image" / f"{n}.png")
-        Image.fromarray(soft_alpha(*size)).save(root / "alpha" / f"{n}.png")
-    return root
 
 
 def one_sentence(result, code: int = 2) -> str:
