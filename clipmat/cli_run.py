@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from refmatte.cliutil import console, fail
+from refmatte.cliutil import check_outputs, console, fail
 
 SETTING_HELP = "keyword: the entity's category name in a matting template; expression: one of its expressions."
 
@@ -46,7 +46,7 @@ def train_cmd(
     workers: int = typer.Option(2, "--workers", help="Data-loading processes."),
     checkpoint_every: int = typer.Option(1000, "--checkpoint-every", min=1, help="Optimiser steps between checkpoints."),
     val: Path = typer.Option(None, "--val", help="Manifest evaluated (SAD/MSE/MAD, referring accuracy) after each epoch."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in --out."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in --out (without it, an --out that holds a run is refused)."),
     trimap_kernel: int = typer.Option(25, "--trimap-kernel", help="Erosion kernel of the online trimaps, px at 512 px."),
     device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)."),
 ) -> None:
@@ -81,6 +81,12 @@ def train_cmd(
         fail(str(e))
     if rank == 0:
         console.print(f"trained: {final} (log: {out / 'log.jsonl'})", soft_wrap=True)
+
+
+def _results_path(csv: Path, inputs: dict[str, Path]) -> Path:
+    """``--csv``, after checking that neither it nor its ``.json`` summary replaces an input or another kind of file."""
+    check_outputs({"--csv": (csv, (".csv",)), "its summary": (csv.with_suffix(".json"), (".json",))}, inputs)
+    return csv
 
 
 def _report(scored, setting: str, manifest: Path, csv: Path, what: str) -> None:
@@ -131,7 +137,8 @@ def eval_cmd(
     checkpoint: Path = typer.Argument(..., help="A clipmat checkpoint (.safetensors)."),
     manifest: Path = typer.Argument(..., help="Composite manifest to evaluate on (e.g. manifests/test.parquet)."),
     setting: str = typer.Option("keyword", "--setting", help=SETTING_HELP),
-    csv: Path = typer.Option(None, "--csv", help="Per-entity results (default: next to the checkpoint)."),
+    csv: Path = typer.Option(None, "--csv", help="Per-entity results, a .csv; the summary goes to the .json beside it "
+                         "(default: next to the checkpoint)."),
     long_side: int = typer.Option(None, "--long-side", help="Inference long side, snapped to 32 (default: model input size)."),
     metrics: str = METRICS_OPTION,
     device: str = typer.Option(None, "--device", help="Default: cuda when available."),
@@ -144,6 +151,8 @@ def eval_cmd(
     from clipmat.infer import model_predictor, score, scoring_inputs
 
     which = _metrics_option(metrics)
+    csv = _results_path(csv or checkpoint.with_name(f"eval-{manifest.stem}-{setting}.csv"),
+                        {"checkpoint": checkpoint, "manifest": manifest})
     try:
         model = load_checkpoint(checkpoint, device or ("cuda" if torch.cuda.is_available() else "cpu"))
         rows, everyone, texts = scoring_inputs(manifest, setting)
@@ -153,8 +162,7 @@ def eval_cmd(
                            progress=lambda n: bar.advance(task, n))
     except _errors() as e:
         fail(str(e))
-    _report(scored, setting, manifest, csv or checkpoint.with_name(f"eval-{manifest.stem}-{setting}.csv"),
-            f"CLIPMat {checkpoint.name}")
+    _report(scored, setting, manifest, csv, f"CLIPMat {checkpoint.name}")
 
 
 def score_cmd(
@@ -162,7 +170,8 @@ def score_cmd(
                                        "image's original size, named as the entity's matte file (mattes/<split>/NAME)."),
     manifest: Path = typer.Argument(..., help="Composite manifest holding the ground truth."),
     setting: str = typer.Option("keyword", "--setting", help="Which entities are scored: " + SETTING_HELP),
-    csv: Path = typer.Option(None, "--csv", help="Per-entity results (default: PREDICTIONS/../score-<manifest>.csv)."),
+    csv: Path = typer.Option(None, "--csv", help="Per-entity results, a .csv; the summary goes to the .json beside "
+                         "it (default: PREDICTIONS/../score-<manifest>.csv)."),
     metrics: str = METRICS_OPTION,
 ) -> None:
     """Score predictions of any method with the same metrics and protocol as clipmat eval."""
@@ -171,30 +180,13 @@ def score_cmd(
     which = _metrics_option(metrics)
     if not predictions.is_dir():
         fail(f"predictions folder {predictions} does not exist")
+    csv = _results_path(csv or predictions.parent / f"score-{manifest.stem}-{setting}.csv", {"manifest": manifest})
     try:
         rows, everyone, texts = scoring_inputs(manifest, setting)
         scored = score(rows, everyone, png_predictor(predictions), texts, which)
     except _errors() as e:
         fail(str(e))
-    _report(scored, setting, manifest, csv or predictions.parent / f"score-{manifest.stem}-{setting}.csv",
-            f"predictions in {predictions}")
-
-
-def _check_outputs(inputs: dict[str, Path], outputs: dict[str, Path | None]) -> None:
-    """Refuse an output that is a folder, names an input, or names another output."""
-    seen: dict[Path, str] = {}
-    for option, path in outputs.items():
-        if path is None:
-            continue
-        if path.is_dir():
-            fail(f"{option} {path} is a folder: give a file name such as {path / 'alpha.png'}")
-        resolved = path.resolve()
-        for what, given in inputs.items():
-            if resolved == given.resolve() or (path.exists() and given.exists() and path.samefile(given)):
-                fail(f"{option} {path} is the {what}: refusing to overwrite an input; give another file name")
-        if resolved in seen:
-            fail(f"{option} and {seen[resolved]} both name {path}; give two file names")
-        seen[resolved] = option
+    _report(scored, setting, manifest, csv, f"predictions in {predictions}")
 
 
 def predict_cmd(
@@ -228,7 +220,7 @@ def predict_cmd(
         setting = "keyword" if len(phrase.split()) <= 2 else "expression"
     if setting not in ("keyword", "expression"):
         fail(f"--setting must be keyword, expression or auto, got {setting!r}")
-    _check_outputs({"input image": image, "checkpoint": checkpoint}, {"--out": out, "--cutout": cutout})
+    check_outputs({"--out": (out, ()), "--cutout": (cutout, ())}, {"input image": image, "checkpoint": checkpoint})
     try:
         encode_as(out, np.zeros((1, 1), np.uint8))  # a suffix that cannot be written fails now, not after the model ran
         if cutout:

@@ -90,6 +90,7 @@ def read_manifest(path: str | Path, setting: str | None) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from refmatte.compose.run import check_committed
     from refmatte.schema import check_columns
 
     path = Path(path)
@@ -97,6 +98,10 @@ def read_manifest(path: str | Path, setting: str | None) -> pd.DataFrame:
         raise DataError(f"setting must be one of {', '.join(SETTINGS)}, got {setting!r}")
     if not path.is_file():
         raise DataError(f"manifest {path} does not exist")
+    try:
+        check_committed(path)
+    except ValueError as e:
+        raise DataError(str(e)) from None
     try:
         table = pq.read_table(path)
     except Exception as e:  # pyarrow raises several types for a non-Parquet file
@@ -121,7 +126,7 @@ def usable(rows: pd.DataFrame, setting: str | None) -> pd.DataFrame:
     if setting == "keyword":
         rows = rows[rows.keyword_valid.fillna(False).astype(bool) & rows.keyword.notna()]
     elif setting == "expression":
-        rows = rows[rows.expressions.map(lambda e: e is not None and len(e) > 0)]
+        rows = rows[rows.expressions.map(lambda e: e is not None and len(e) > 0).astype(bool)]  # bool even when empty
     return rows.reset_index(drop=True).copy()
 
 

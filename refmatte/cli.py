@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table as RichTable
 
 from refmatte import __version__
-from refmatte.cliutil import MAX_PIXELS, OUT, apply_max_pixels, console, fail
+from refmatte.cliutil import MAX_PIXELS, OUT, apply_max_pixels, check_outputs, console, fail
 from refmatte.entity import IngestOptions
 from refmatte.filters import FilterOptions
 from refmatte.annotate import ANNOTATORS
@@ -157,7 +157,7 @@ def backgrounds_cmd(
 @app.command("preview")
 def preview_cmd(
     manifest: Path = typer.Argument(..., help="A manifest written by refmatte (entities.parquet, backgrounds.parquet)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file to write.", show_default="MANIFEST with .html"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file to write (.html).", show_default="MANIFEST with .html"),
     page_size: int = typer.Option(120, min=1, help="Cards per page."),
     thumb: int = typer.Option(192, min=16, help="Long side of the thumbnails (px)."),
     inline: Optional[bool] = typer.Option(None, "--inline/--files", help="Embed thumbnails in the page, or write them to a folder next to it.", show_default=f"inline up to {INLINE_LIMIT} rows"),
@@ -170,6 +170,7 @@ def preview_cmd(
     rows. Open the file in any browser; it needs no server and no network.
     """
     out = out or manifest.with_suffix(".html")
+    check_outputs({"--out": (out, (".html", ".htm"))}, {"manifest": manifest})
     columns = [TextColumn(f"preview [bold]{manifest.name}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     try:
         with Progress(*columns, console=console, transient=True) as bar:
@@ -307,12 +308,14 @@ def stats_cmd(manifests: list[Path] = typer.Argument(..., help="Composite manife
     """Print the paper's Table 1 for MANIFESTS, and the forms, words and attributes of the expressions."""
     import pyarrow.parquet as pq
 
+    from refmatte.compose.run import check_committed
     from refmatte.express.stats import table1, word_counts
     from refmatte.schema import COMPOSITE_SCHEMA, conform
 
     rows = []
     try:
         for m in manifests:
+            check_committed(m)
             rows += conform(pq.read_table(m), COMPOSITE_SCHEMA, str(m)).to_pylist()
     except (OSError, ValueError) as e:
         fail(f"cannot read a composite manifest: {e}")

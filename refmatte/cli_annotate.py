@@ -14,7 +14,7 @@ from rich.table import Table as RichTable
 from refmatte.annotate import ANNOTATORS, annotate
 from refmatte.annotate.base import AnnotateSummary
 from refmatte.atomic import atomic_write_bytes
-from refmatte.cliutil import OUT, console, fail
+from refmatte.cliutil import OUT, check_outputs, console, fail
 
 labels_app = typer.Typer(help="Review categories and attributes by hand: export a CSV, edit it, import it.", no_args_is_help=True)
 synonyms_app = typer.Typer(help="The reviewed category synonyms table (WordNet + hand checks).", no_args_is_help=True)
@@ -133,6 +133,8 @@ def labels_export(
     from refmatte.preview import render_preview
     from refmatte.schema import ENTITY_SCHEMA
 
+    check_outputs({"--file": (file, (".csv",)), "its preview page": (file.with_suffix(".html"), (".html",))},
+                  {"manifest": ENTITIES.path(out)})
     try:
         rows = [r for r in read_rows(ENTITIES.path(out), ENTITY_SCHEMA) if r["reject_reason"] is None]
     except (ValueError, OSError) as e:
@@ -145,8 +147,11 @@ def labels_export(
     w.writeheader()
     for r in rows:
         w.writerow({**r, "clothes": ";".join(r["clothes"] or [])})
-    atomic_write_bytes(file, buf.getvalue().encode())
-    page = render_preview(ENTITIES.path(out), file.with_suffix(".html"), ids={r["entity_id"] for r in rows})
+    try:
+        atomic_write_bytes(file, buf.getvalue().encode())
+        page = render_preview(ENTITIES.path(out), file.with_suffix(".html"), ids={r["entity_id"] for r in rows})
+    except (OSError, ValueError) as e:
+        fail(f"cannot write {file} or its preview page ({e}); give a writable --file")
     console.print(f"wrote {file} ({len(rows)} entities) and {page.html}")
 
 

@@ -22,8 +22,8 @@ import pyarrow.parquet as pq
 
 from refmatte.atomic import atomic_path, exclusive, remove_stale_temps
 from refmatte.parallel import run_pool
-from refmatte.paths import inside
-from refmatte.entity import IngestOptions, Task, process_background, process_entity, scan_columns
+from refmatte.paths import inside, own_folder
+from refmatte.entity import CACHE_DIR, IngestOptions, Task, process_background, process_entity, scan_columns
 from refmatte.schema import BACKGROUND_SCHEMA, ENTITY_SCHEMA, conform
 from refmatte.sources.base import Source, fingerprint, label_for, stable_id
 
@@ -129,6 +129,8 @@ def ingest(
 
 def _ingest(table, source, root, out, opts, workers, labels, progress) -> Summary:
     remove_stale_temps(out)
+    for folder in (CACHE_DIR, PARTS_DIR):
+        own_folder(out, folder)  # a symbolic link there leading out of --out is refused
     manifest = table.path(out)
     parts_dir = out / PARTS_DIR
     prefix = f"{table.name}-{source.name}-"
@@ -210,7 +212,7 @@ def _ingest(table, source, root, out, opts, workers, labels, progress) -> Summar
     stale = gone + [known[i] for i, r in rows.items() if i in known and r.get("rgba_path") is None]
     for r in stale:
         if r.get("rgba_path"):
-            (out / r["rgba_path"]).unlink(missing_ok=True)
+            inside(out, r["rgba_path"], f"{manifest.name}, rgba_path").unlink(missing_ok=True)
 
     for row in sorted(rows.values(), key=lambda r: r[table.id_column]):
         summary.fixes.update(row["input_fixes"] or [])

@@ -22,10 +22,12 @@ class UnsafePath(ValueError):
 
 
 def inside(root: str | os.PathLike, rel: str, where: str) -> Path:
-    """``root / rel`` when ``rel`` is relative and stays inside ``root`` (lexically); else :class:`UnsafePath`.
+    """``root / rel`` when ``rel`` is relative and stays inside ``root``; else :class:`UnsafePath`.
 
     ``where`` names the row and column for the message, e.g. ``"entities.parquet row sample-1a2b, rgba_path"``.
-    Symbolic links inside ``root`` are the owner's choice and are not followed for this check.
+    Both the text (absolute paths, ``..``) and the real path are checked: a symbolic link
+    inside ``root`` that points out of it (``images -> /home/me``, shipped in a shared
+    folder) is refused too. To keep outputs on another disk, link the whole folder instead.
     """
     text = str(rel)
     parts = PurePosixPath(text.replace("\\", "/"))
@@ -34,7 +36,22 @@ def inside(root: str | os.PathLike, rel: str, where: str) -> Path:
     normal = os.path.normpath(os.path.join("root", *parts.parts))
     if not normal.startswith("root" + os.sep):
         raise UnsafePath(f"{where}: {text!r} leaves {root}; refusing to write or delete through it.")
-    return Path(root) / Path(*parts.parts)
+    path = Path(root) / Path(*parts.parts)
+    if not _resolves_inside(root, path):
+        raise UnsafePath(f"{where}: {text!r} leads out of {root} through a symbolic link (to "
+                         f"{os.path.realpath(path)}); refusing to write or delete through it.")
+    return path
+
+
+def _resolves_inside(root: str | os.PathLike, path: Path) -> bool:
+    real_root = os.path.realpath(root)
+    return os.path.commonpath([real_root, os.path.realpath(path)]) == real_root
+
+
+def own_folder(root: str | os.PathLike, rel: str) -> Path:
+    """``root / rel``, a folder a command writes or deletes in, after checking that it does not
+    lead out of ``root`` through a symbolic link (:class:`UnsafePath` otherwise)."""
+    return inside(root, rel, f"folder {rel}")
 
 
 def safe_name(identifier: str, max_length: int = 80) -> str:

@@ -228,6 +228,10 @@ def render_preview(
     except (OSError, ValueError) as e:
         raise ValueError(f"{manifest} is not a readable Parquet manifest ({e}).") from None
     kind = kind_of(table.schema.names, manifest)
+    if kind.name == "composites":
+        from refmatte.compose.run import check_committed
+
+        check_committed(manifest)
     table = conform(table, kind.schema, str(manifest))
     if table[kind.id_column].null_count:
         raise ValueError(f"{manifest} has rows without {kind.id_column}; re-run the stage that wrote it.")
@@ -266,7 +270,7 @@ def render_preview(
     results: list[tuple[str | None, str | None, str | None]] = []
     with contextlib.ExitStack() as stack:
         if thumbs_dir is not None:  # two previews of one page never prune each other's thumbnails
-            stack.enter_context(exclusive(thumbs_dir, "thumbnails"))
+            stack.enter_context(exclusive(thumbs_dir, "thumbnails folder"))
         with ThreadPoolExecutor(max(1, workers)) as pool:  # cv2 releases the GIL while decoding
             for i, res in enumerate(pool.map(make, rows)):
                 results.append(res)

@@ -167,7 +167,7 @@ def test_same_bytes_for_any_worker_count_and_after_a_kill(demo, tmp_path, monkey
     with pytest.raises(KeyboardInterrupt):
         compose(killed, opts, workers=1)
     assert not (killed / "test.parquet").exists() and not (killed / "images").exists()  # nothing committed
-    assert list((killed / ".parts").glob("compose-test-*")) and list((killed / ".staging/test/images/test").glob("*.jpg"))
+    assert list((killed / ".parts").glob("compose-test-*")) and list((killed / ".staging/test").rglob("images/test/*.jpg"))
     monkeypatch.setattr(run, "render", real)
     s = compose(killed, opts, workers=1)
     assert s.reused == 3 and not list(killed.rglob(".refmatte-tmp-*")) and not (killed / ".staging/test").exists()

@@ -6,28 +6,33 @@ touched until the new run has succeeded:
 
 1. every file the plan reads (entity caches, backgrounds) is checked first: a missing one
    stops the run, naming it, before anything is written;
-2. new images and mattes go to ``.staging/<split>/``; rows of finished images are flushed
-   every few seconds to ``.parts/compose-<split>-*.parquet``, so a killed or failed run
-   resumes with what it staged;
+2. new images and mattes go to ``.staging/<split>/<compose_key>/``: a file staged for other
+   options can never pass for this image; rows of finished images are flushed every few
+   seconds to ``.parts/compose-<split>-*.parquet``, so a killed or failed run resumes with
+   what it staged;
 3. a render that fails for another reason than placement (a broken cache, a full disk)
    fails the run after the others finished: exit non-zero with the count and the reasons,
    the previous manifest, images and mattes intact;
 4. otherwise the run commits: the new manifest is written to the staging folder (the
    journal), the staged files are moved into ``images/`` and ``mattes/``, the journal
    replaces ``<split>.parquet``, and only then are files of the split that the manifest no
-   longer names pruned. A run killed during the commit finishes it on the next start.
+   longer names pruned. A run killed during the commit finishes it on the next start (or
+   ``refmatte express`` does); until then readers refuse the manifest
+   (:func:`check_committed`), whose files are half old, half new.
 
 Images that cannot be placed (no placement within ``max_trials``) are reported, not fatal:
-they are a property of the plan, and the rest is committed.
+they are a property of the plan, and the rest is committed. A plan none of whose images
+could be placed commits nothing.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -39,7 +44,7 @@ from refmatte.compose.render import ENTITY_ATTRIBUTES, PlacementError, Task, ren
 from refmatte.express.run import express_rows
 from refmatte.parallel import run_pool
 from refmatte.ingest import BACKGROUNDS, ENTITIES, FLUSH_SECONDS, PARTS_DIR, read_rows
-from refmatte.paths import inside
+from refmatte.paths import inside, own_folder
 from refmatte.schema import BACKGROUND_SCHEMA, COMPOSITE_SCHEMA, ENTITY_SCHEMA, conform
 
 STAGING_DIR = ".staging"
@@ -121,30 +126,39 @@ def _write(path: Path, rows: list[dict]) -> None:
 
 
 def _prune(out: Path, split: str, rows: list[dict]) -> int:
-    """Delete images and mattes of ``split`` that the manifest no longer names (a smaller re-run)."""
+    """Delete images and mattes of ``split`` that the manifest no longer names (a smaller re-run).
+
+    Only files of the names compose writes (``<split>-NNNNNN.jpg``, ``<split>-NNNNNN_K.png``)
+    are candidates: anything else a user keeps in those folders is theirs. A folder that is
+    a symbolic link leading out of ``out`` is refused by :func:`own_folder`.
+    """
     keep = {r["image_path"] for r in rows} | {r["matte_path"] for r in rows}
+    ours = re.compile(rf"{re.escape(split)}-\d+(\.jpg|_\d+\.png)")
     removed = 0
-    for folder in (out / "images" / split, out / "mattes" / split):
-        for f in folder.glob("*") if folder.is_dir() else []:
-            if f.is_file() and not f.name.startswith(".") and f.relative_to(out).as_posix() not in keep:
+    for folder in (own_folder(out, f"images/{split}"), own_folder(out, f"mattes/{split}")):
+        for f in folder.iterdir() if folder.is_dir() else []:
+            if ours.fullmatch(f.name) and not f.is_symlink() and f.is_file() \
+                    and f.relative_to(out).as_posix() not in keep:
                 f.unlink()
                 removed += 1
     return removed
 
 
-def _finish_commit(out: Path, split: str) -> int:
-    """Move the staged files named by the journal into place, then the journal over the manifest; prune.
-
-    Idempotent: a run killed half-way through calls it again. Returns the files pruned.
+def finish_commit(out: Path, split: str) -> int:
+    """Finish a commit whose journal exists: move the staged files it names into place, then the
+    journal over the manifest; prune. Idempotent, so a run killed half-way calls it again.
+    The caller holds the folder's lock. Returns the files pruned (0 when nothing was pending).
     """
     staging = out / STAGING_DIR / split
     journal = staging / JOURNAL
+    if not journal.is_file():
+        return 0
     rows = read_rows(journal, COMPOSITE_SCHEMA)
     for r in rows:
         for column in ("matte_path", "image_path"):  # the image last, as render writes it
             target = inside(out, r[column], f"{journal} row {r['image_id']}, {column}")
-            staged = staging / target.relative_to(out)
-            if staged.is_file():
+            staged = staging / str(r["compose_key"]) / target.relative_to(out)
+            if staged.is_file():  # staged for exactly this key: the same bytes a render would give
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(staged, target)
     os.replace(journal, out / f"{split}.parquet")
@@ -154,6 +168,15 @@ def _finish_commit(out: Path, split: str) -> int:
     removed = _prune(out, split, rows)
     shutil.rmtree(staging, ignore_errors=True)
     return removed
+
+
+def check_committed(manifest: Path) -> None:
+    """ValueError when a compose of ``manifest``'s split was killed while committing (its files are mixed)."""
+    manifest = Path(manifest)
+    if (manifest.parent / STAGING_DIR / manifest.stem / JOURNAL).is_file():
+        raise ValueError(f"{manifest}: a refmatte compose of this split was killed while committing, so its images "
+                         f"are half old, half new; run that compose again (or `refmatte express {manifest}`) to finish "
+                         "the commit first.")
 
 
 def _check_inputs(out: Path, tasks: list[Task]) -> None:
@@ -212,10 +235,11 @@ def compose(
     with exclusive(out):
         remove_stale_temps(out)
         split = opts.split
+        for folder in (f"{STAGING_DIR}/{split}", f"images/{split}", f"mattes/{split}", PARTS_DIR):
+            own_folder(out, folder)  # every folder compose writes in stays inside out, links included
         staging = out / STAGING_DIR / split
         manifest = out / f"{split}.parquet"
-        if (staging / JOURNAL).is_file():  # a run killed while committing: finish its commit first
-            _finish_commit(out, split)
+        finish_commit(out, split)  # a run killed while committing: finish its commit first
 
         # --- plan
         entities = [r for r in read_rows(ENTITIES.path(out), ENTITY_SCHEMA) if r["reject_reason"] is None]
@@ -230,8 +254,9 @@ def compose(
         summary = ComposeSummary(manifest, plan, unannotated=len(unannotated))
         by_id = {e["entity_id"]: e for e in entities}
         bg_by_id = {b["background_id"]: b for b in backgrounds}
-        all_tasks = [Task(p, tuple(by_id[i] for i in p.entity_ids), bg_by_id[p.background_id], str(out.resolve()), opts,
-                          dest=str(staging.resolve())) for p in plan.images]
+        all_tasks = [Task(p, tuple(by_id[i] for i in p.entity_ids), bg_by_id[p.background_id], str(out.resolve()), opts)
+                     for p in plan.images]
+        all_tasks = [replace(t, dest=str(staging.resolve() / task_key(t))) for t in all_tasks]
 
         # --- what is done: the committed manifest (files in place), then staged parts (files in staging)
         parts_dir = out / PARTS_DIR
@@ -248,12 +273,11 @@ def compose(
                     and all(inside(root, r[c], f"{manifest.name} row {r['image_id']}, {c}").is_file()
                             for r in rows for c in ("image_path", "matte_path")))
 
-        rows, tasks, to_move = [], [], set()  # to_move: staged files the commit moves into place
+        rows, tasks = [], []
         for t in all_tasks:
             image_id = t.plan.image_id
-            if matches(staged.get(image_id), t, staging):
+            if matches(staged.get(image_id), t, Path(t.dest)):
                 found = staged[image_id]
-                to_move |= {r[c] for r in found for c in ("image_path", "matte_path")}
             elif matches(committed.get(image_id), t, out):
                 found = committed[image_id]
             else:
@@ -277,7 +301,6 @@ def compose(
             else:
                 rows += image_rows
                 pending += image_rows
-                to_move |= {r[c] for r in image_rows for c in ("image_path", "matte_path")}
                 summary.rendered += 1
             if progress:
                 progress(n, len(plan.images))
@@ -294,10 +317,11 @@ def compose(
                                f"committed and {manifest} is unchanged ({summary.rendered} rendered images are kept "
                                f"for the next run): {shown}")
 
+        if plan.images and not rows:
+            raise ComposeError(f"none of the {len(plan.images)} planned images could be placed, so nothing was "
+                               f"committed and {manifest} is unchanged: {'; '.join(summary.failed[:SHOW_ERRORS])}")
+
         # --- commit: journal, files into place, manifest, prune
-        for f in [f for f in staging.rglob("*") if f.is_file()] if staging.is_dir() else []:
-            if f.relative_to(staging).as_posix() not in to_move:  # staged by a run with other options
-                f.unlink()
         _write(staging / JOURNAL, express_rows(rows, opts.seed, opts.expressions_per_entity, opts.colour_style))
-        summary.removed = _finish_commit(out, split)
+        summary.removed = finish_commit(out, split)
     return summary

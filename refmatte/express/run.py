@@ -39,12 +39,16 @@ def express_rows(rows: list[dict], seed: int = 0, per_entity: int = 4, colour_st
 def express_manifest(manifest: Path, seed: int = 0, per_entity: int = 4, colour_style: str = "css3") -> list[dict]:
     """Regenerate the expressions of a composite manifest in place (atomically); returns the rows.
 
-    Holds the manifest folder's lock, so it never interleaves with a compose of that folder.
+    Holds the manifest folder's lock, so it never interleaves with a compose of that folder,
+    and finishes the commit of a compose that was killed while committing.
     """
     manifest = Path(manifest)
     if not manifest.is_file():
         raise ValueError(f"{manifest} not found; give a composite manifest (train.parquet, test.parquet).")
     with exclusive(manifest.parent, "manifest folder"):
+        from refmatte.compose.run import finish_commit  # here: compose imports this module
+
+        finish_commit(manifest.parent, manifest.stem)  # a compose killed while committing: its commit first
         try:
             table = pq.read_table(manifest)
         except (OSError, pa.ArrowInvalid) as e:
