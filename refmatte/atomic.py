@@ -80,26 +80,28 @@ def remove_stale_temps(folder: str | os.PathLike) -> int:
     return count
 
 
-def writable_folder(folder: str | os.PathLike, what: str = "--out") -> Path:
-    """``folder``, created when missing; :class:`OutputError` in one sentence when that is impossible."""
+def writable_folder(folder: str | os.PathLike, what: str = "--out folder") -> Path:
+    """``folder``, created when missing; :class:`OutputError` in one sentence when that is impossible.
+
+    ``what`` names the folder for the message ("--out folder", "manifest folder")."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise OutputError(f"{what} {folder} is a file; give a folder.")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise OutputError(f"cannot create {what} folder {folder} ({e.strerror}); give a folder you can write to.") from None
+        raise OutputError(f"cannot create {what} {folder} ({e.strerror}); give a folder you can write to.") from None
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(f"{what} folder {folder} is not writable; give a folder you can write to.")
+        raise OutputError(f"{what} {folder} is not writable; give a folder you can write to.")
     return folder
 
 
 @contextlib.contextmanager
-def exclusive(folder: str | os.PathLike, what: str = "--out") -> Iterator[Path]:
+def exclusive(folder: str | os.PathLike, what: str = "--out folder") -> Iterator[Path]:
     """Hold ``<folder>/.lock`` so two runs never write the same folder at once (created when missing).
 
-    Every command that writes a folder (ingest, annotate, compose, express, labels import,
-    clipmat train / eval / score) takes this lock, so they exclude each other.
+    Every command that rewrites a folder (ingest, backgrounds, annotate, compose, express,
+    labels import, the importers, clipmat train) takes this lock, so they exclude each other.
     """
     folder = writable_folder(folder, what)
     try:

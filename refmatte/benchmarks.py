@@ -43,7 +43,8 @@ class ReleaseLayoutError(ValueError):
 @dataclass
 class ImportSummary:
     written: dict[str, int] = field(default_factory=dict)  # manifest path -> rows
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # labels not imported, and why
+    notes: list[str] = field(default_factory=list)  # imported, with a remark (a blank expression dropped, ...)
 
 
 def _find_image(folder: Path, name: str) -> Path | None:
@@ -72,7 +73,7 @@ def _plain_name(value: object) -> str | None:
 
 def _expressions(label: dict) -> list[str] | None:
     """The label's expressions as a list of strings (one string is a list of one); None when malformed."""
-    exprs = label.get("expressions", label.get("expression", []))
+    exprs = label.get("expressions") or label.get("expression") or []  # an empty or null list falls back
     if isinstance(exprs, str):
         return [exprs]
     if isinstance(exprs, list) and all(isinstance(e, str) for e in exprs):
@@ -105,11 +106,18 @@ def _rows(labels: dict, image_dir: Path, mask_dir: Path, out: Path, split: str, 
         if name is None:
             summary.skipped.append(f"{key}: image_name {label['image_name']!r} is not a file name")
             continue
-        exprs = _expressions(label)
-        if exprs is None:
+        given = _expressions(label)
+        if given is None:
             summary.skipped.append(f"{key}: expressions must be a list of strings, found "
                                    f"{type(label.get('expressions', label.get('expression'))).__name__}")
             continue
+        kept = [i for i, e in enumerate(given) if e.strip()]  # a blank expression refers to nothing
+        exprs = [given[i] for i in kept]
+        if given and not exprs:
+            summary.skipped.append(f"{key}: every expression is blank")
+            continue
+        if len(exprs) < len(given):
+            summary.notes.append(f"{key}: {len(given) - len(exprs)} blank expression(s) dropped")
         image = _find_image(image_dir, name)
         if image is None:
             summary.skipped.append(f"{key}: image {image_dir / name} not found")
@@ -133,11 +141,17 @@ def _rows(labels: dict, image_dir: Path, mask_dir: Path, out: Path, split: str, 
         slot = int(suffix) if suffix.isdigit() and stem.startswith(image.stem) else slots.get(image.stem, 0)
         slots[image.stem] = slots.get(image.stem, 0) + 1
         keyword = next((str(label[k]) for k in KEYWORD_KEYS if isinstance(label.get(k), str) and label.get(k)), None)
+        odd = [k for k in KEYWORD_KEYS if label.get(k) is not None and not isinstance(label[k], str)]
+        if odd and keyword is None:
+            summary.notes.append(f"{key}: {odd[0]} is a {type(label[odd[0]]).__name__}, not a word; the entity takes "
+                                 "part in the expression setting only")
         index = eval_index.get(key, eval_index.get(stem))
-        if index is not None and not (type(index) is int and 0 <= index < len(exprs)):
-            summary.skipped.append(f"{key}: evaluation index {index!r} does not name one of its {len(exprs)} "
-                                   "expressions; clipmat will pick one by hash")
+        if index is not None and not (type(index) is int and index in kept):
+            summary.notes.append(f"{key}: evaluation index {index!r} does not name one of its {len(exprs)} "
+                                 "(non-blank) expressions; clipmat will pick one by hash")
             index = None
+        elif index is not None:
+            index = kept.index(index)  # its position once blanks are dropped
         rows.append({
             "image_id": image.stem, "split": split, "image_path": os.path.relpath(image, out),
             "matte_path": os.path.relpath(mask, out), "width": size[0], "height": size[1], "slot": slot,
@@ -149,7 +163,7 @@ def _rows(labels: dict, image_dir: Path, mask_dir: Path, out: Path, split: str, 
 
 def _write(rows: list[dict], path: Path, summary: ImportSummary) -> None:
     if rows and not any(r["keyword_valid"] for r in rows):
-        summary.skipped.append(f"{path.name}: no label has a keyword (keyword, category or class), so these rows "
+        summary.notes.append(f"{path.name}: no label has a keyword (keyword, category or class), so these rows "
                                "take part in the expression setting only")
     table = pa.Table.from_pylist(rows, schema=BENCHMARK_SCHEMA)
     with atomic_path(path) as tmp:
@@ -165,15 +179,15 @@ def import_refmatte(root: Path, out: Path, splits: tuple[str, ...] = ("train", "
 
 
 def _import_refmatte(root: Path, out: Path, splits: tuple[str, ...], summary: ImportSummary) -> ImportSummary:
-    found = False
-    for split in splits:
+    found = {}
+    for split in splits:  # every split is read and checked before any manifest is written
         folder = root / split
         label = next((p for p in (folder / f"refmatte_{split}_label.json", root / f"refmatte_{split}_label.json")
                       if p.is_file()), None)
         if not (folder / "img").is_dir() or not (folder / "mask").is_dir() or label is None:
             continue
-        found = True
-        rows = _rows(_load_json(label), folder / "img", folder / "mask", out, split, "refmatte", {}, summary)
+        found[split] = _rows(_load_json(label), folder / "img", folder / "mask", out, split, "refmatte", {}, summary)
+    for split, rows in found.items():
         _write(rows, out / f"{split}.parquet", summary)
     if not found:
         raise ReleaseLayoutError(f"{root} does not look like the RefMatte release: expected "
@@ -191,7 +205,7 @@ def import_rw100(root: Path, out: Path) -> ImportSummary:
     index_file = root / "eval_index_expression.json"
     eval_index = _load_json(index_file) if index_file.is_file() else {}
     if not eval_index:
-        summary.skipped.append(f"{index_file} not found: evaluation expressions will be picked by hash")
+        summary.notes.append(f"{index_file} not found: evaluation expressions will be picked by hash")
     labels = _load_json(label)
     with exclusive(out):
         rows = _rows(labels, root / "image", root / "mask", out, "rw100", "rw100", eval_index, summary)

@@ -11,13 +11,14 @@ from refmatte.cliutil import console, fail
 
 def _report(summary) -> None:
     for path, n in summary.written.items():
-        console.print(f"wrote {path}: {n} entities")
-    if summary.skipped:
-        console.print(f"[yellow]{len(summary.skipped)} skipped[/]:")
-        for line in summary.skipped[:20]:
-            console.print(f"  {line}")
-        if len(summary.skipped) > 20:
-            console.print(f"  ... and {len(summary.skipped) - 20} more")
+        console.print(f"wrote {path}: {n} entities", soft_wrap=True)
+    for title, lines in (("[yellow]{} skipped[/] (not imported)", summary.skipped), ("{} notes", summary.notes)):
+        if lines:
+            console.print(title.format(len(lines)) + ":")
+            for line in lines[:20]:
+                console.print(f"  {line}", soft_wrap=True)
+            if len(lines) > 20:
+                console.print(f"  ... and {len(lines) - 20} more")
 
 
 def import_refmatte_cmd(

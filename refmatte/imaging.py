@@ -76,17 +76,24 @@ def check_pixels(width: int, height: int, path: Path | str) -> None:
     cap = max_pixels()
     if width * height > cap:
         raise ImageReadError("too_many_pixels", path, f"{width}x{height} px is over the pixel cap of {cap:,} "
-                             f"({width * height / 1e6:.0f} MP > {cap / 1e6:.0f} MP); raise it with --max-pixels "
+                             f"({width * height / 1e6:.3g} MP > {cap / 1e6:.3g} MP); raise it with --max-pixels "
                              f"or {MAX_PIXELS_ENV} if the image is real")
 
 
-def check_file_pixels(path: str | os.PathLike) -> None:
-    """Read only ``path``'s header and apply :func:`check_pixels`; files PIL cannot parse pass (the decoder fails them)."""
+def check_file_pixels(path: str | os.PathLike, reason: str = "unreadable_image") -> None:
+    """Read only ``path``'s header and apply :func:`check_pixels`.
+
+    A file whose header PIL cannot parse is refused too (``reason``): OpenCV decodes formats
+    PIL does not know (Radiance HDR, PFM, ...), and a size we cannot read first is a size we
+    cannot cap. A missing file passes, for the caller's own missing-file message.
+    """
     try:
         with Image.open(path) as img:
             size = img.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+    except FileNotFoundError:
         return
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise ImageReadError(reason, path, f"missing or not a readable image (its header: {e})") from None
     check_pixels(*size, path)
 
 
@@ -138,6 +145,11 @@ def read_rgb(path: str | os.PathLike, reason: str = "unreadable_image") -> Decod
     return Decoded(np.asarray(img, dtype=np.uint8), fixes)
 
 
+# Float mattes may overshoot [0, 1] by rounding; more is not a matte. A maximum between 1 and 2
+# fits neither 0..1 nor 0..255 (that would be an all but empty matte): refused, not guessed.
+FLOAT_TOLERANCE = 1e-3
+
+
 def read_alpha(path: str | os.PathLike, reason: str = "unreadable_alpha") -> Decoded:
     """Decode an alpha matte as ``uint8`` of shape (H, W), 0 = background, 255 = opaque.
 
@@ -158,7 +170,14 @@ def read_alpha(path: str | os.PathLike, reason: str = "unreadable_alpha") -> Dec
         arr = np.asarray(img, dtype=np.float64)
         if not np.isfinite(arr).all():
             raise ImageReadError(reason, path, f"float matte holds {int((~np.isfinite(arr)).sum())} NaN or infinite values")
-        scale = 255.0 if arr.max(initial=0.0) <= 1.0 else 1.0
+        low, high = arr.min(initial=0.0), arr.max(initial=0.0)
+        if -FLOAT_TOLERANCE <= low and high <= 1.0 + FLOAT_TOLERANCE:
+            scale = 255.0  # the usual float matte: 0..1
+        elif -255 * FLOAT_TOLERANCE <= low and 2.0 < high <= 255.0 * (1 + FLOAT_TOLERANCE):
+            scale = 1.0  # 0..255 stored as float
+        else:
+            raise ImageReadError(reason, path, f"float matte values span {low:g} to {high:g}; a matte holds 0 to 1 "
+                                 "(or 0 to 255), so this is not one")
         fixes.append("alpha-float-to-8bit")
         return Decoded(np.clip(np.rint(arr * scale), 0, 255).astype(np.uint8), fixes)
     if mode == "L":
@@ -187,7 +206,7 @@ def read_alpha(path: str | os.PathLike, reason: str = "unreadable_alpha") -> Dec
 
 def read_rgba(path: str | os.PathLike) -> np.ndarray:
     """Read an RGBA PNG written by :func:`encode_rgba_png` as ``uint8`` (H, W, 4)."""
-    check_file_pixels(path)
+    check_file_pixels(path, "unreadable_cache")
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
     except OSError as e:
@@ -217,7 +236,7 @@ def read_cv2(path: str | os.PathLike, flags: int = cv2.IMREAD_COLOR, what: str =
     For readers of files refmatte wrote itself (composites, mattes) and of users' photos,
     where OpenCV's decoder (and its EXIF handling) is what the model was trained with.
     """
-    check_file_pixels(path)
+    check_file_pixels(path, f"unreadable_{what}")
     array = cv2.imread(str(path), flags)
     if array is None:
         reason = "missing_file" if not Path(path).is_file() else f"unreadable_{what}"
@@ -239,7 +258,8 @@ def encode_as(path: str | os.PathLike, array: np.ndarray) -> bytes:
     suffix = Path(path).suffix.lower()
     fmt = Image.registered_extensions().get(suffix)
     if fmt is None:
-        raise ValueError(f"{path}: no image format has the suffix {suffix or '(none)'!r}; use .png, .webp, .tif or .jpg.")
+        named = f"the suffix {suffix!r}" if suffix else "no suffix"
+        raise ValueError(f"{path} has {named}, so its image format is unknown; end it in .png, .webp, .tif or .jpg.")
     if array.ndim == 3 and fmt not in ALPHA_FORMATS:
         raise ValueError(f"{path}: a cut-out has an alpha channel, which {fmt} cannot hold; use .png, .webp or .tif.")
     buf = io.BytesIO()

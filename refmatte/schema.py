@@ -10,6 +10,7 @@ folder that holds the manifest; alpha is 8-bit (0 transparent, 255 opaque).
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from refmatte.filters import REJECT_REASONS
 
@@ -242,8 +243,9 @@ def _compatible(actual: pa.DataType, declared: pa.DataType) -> bool:
     if pa.types.is_map(declared):
         if pa.types.is_map(actual):
             return _compatible(actual.key_type, declared.key_type) and _compatible(actual.item_type, declared.item_type)
-        return (pa.types.is_list(actual) or pa.types.is_large_list(actual)) and \
-            pa.types.is_list(actual.value_type) and _compatible(actual.value_type.value_type, declared.item_type)
+        return (pa.types.is_list(actual) or pa.types.is_large_list(actual)) and (
+            pa.types.is_null(actual.value_type)  # every map empty: pandas writes list<null>
+            or pa.types.is_list(actual.value_type) and _compatible(actual.value_type.value_type, declared.item_type))
     if pa.types.is_list(declared):
         return (pa.types.is_list(actual) or pa.types.is_large_list(actual) or pa.types.is_fixed_size_list(actual)) \
             and _compatible(actual.value_type, declared.value_type)
@@ -276,6 +278,12 @@ def check_columns(table: pa.Table, fields: list[pa.Field], path: str) -> pa.Tabl
         if not _compatible(column.type, f.type):
             raise ValueError(f"{path}: column {f.name} is stored as {_type_name(column.type)} but must be "
                              f"{_type_name(f.type)}; rewrite it with that type (docs/datasheet.md).")
+        if pa.types.is_integer(f.type) and pa.types.is_floating(column.type):
+            largest = pc.max(pc.abs(column)).as_py()
+            if largest is not None and largest > 2 ** 53:  # beyond 2**53 a float no longer holds the integer written
+                raise ValueError(f"{path}: column {f.name} is stored as float and holds {largest:.6g}, too large to be "
+                                 f"the {_type_name(f.type)} it was (floats are exact only up to 2**53); rewrite it "
+                                 "with that type (docs/datasheet.md).")
         if column.type != f.type:
             try:
                 column = _pairs_to_map(column, f.type) if pa.types.is_map(f.type) and not pa.types.is_map(column.type) \

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
 from refmatte.atomic import TEMP_PREFIX, _HOST
 from refmatte.cli import app
-from refmatte.schema import ENTITY_SCHEMA
+from refmatte.schema import ENTITY_SCHEMA, check_columns
 from tests.hostile import cli, digest, folder_source, one_sentence, png_bomb, sentence, soft_alpha, surroundings
 
 runner = CliRunner()
@@ -42,6 +44,60 @@ def test_a_stored_cache_path_that_leaves_the_folder_deletes_nothing(tmp_path):
         message = one_sentence(runner.invoke(app, ingest_args(src, out)))
         assert f"row {target['entity_id']}, rgba_path" in message and "refusing to write or delete" in message
         assert digest(victim) == before and (out / "entities.parquet").read_bytes() == manifest
+
+
+def test_a_link_in_the_folder_that_leads_out_of_it_deletes_nothing(tmp_path):
+    src, out = folder_source(tmp_path / "src", names=("a", "b")), tmp_path / "out"
+    victim = surroundings(tmp_path)
+    assert runner.invoke(app, ingest_args(src, out)).exit_code == 0
+    (out / "evil").symlink_to(victim, target_is_directory=True)  # shipped inside a shared manifest folder
+    (src / "image/a.png").unlink()
+    rows = pq.read_table(out / "entities.parquet").to_pylist()
+    target = next(r for r in rows if r["source_key"].endswith("a.png"))
+    target["rgba_path"] = "evil/secret.txt"  # lexically inside out
+    pq.write_table(pa.Table.from_pylist(rows, schema=ENTITY_SCHEMA), out / "entities.parquet")
+    before = digest(victim)
+    message = one_sentence(runner.invoke(app, ingest_args(src, out)))
+    assert f"row {target['entity_id']}, rgba_path" in message and "through a symbolic link" in message
+    assert digest(victim) == before
+    # the cache folder itself linked out of --out: refused before anything is written there
+    (out / "evil").unlink()
+    target["rgba_path"] = None
+    pq.write_table(pa.Table.from_pylist(rows, schema=ENTITY_SCHEMA), out / "entities.parquet")
+    shutil.rmtree(out / "cache/rgba")
+    (out / "cache/rgba").symlink_to(victim, target_is_directory=True)
+    message = one_sentence(runner.invoke(app, ingest_args(src, out)))
+    assert "folder cache/rgba" in message and "through a symbolic link" in message and digest(victim) == before
+
+
+def test_float_mattes_are_0_to_1_or_0_to_255_nothing_in_between(tmp_path):
+    src = folder_source(tmp_path / "src", names=())
+    h, w = 48, 64
+    rng = np.random.default_rng(2)
+    soft = soft_alpha(h, w).astype(np.float32) / 255
+    cases = {"unit": soft, "byte": soft * 255, "over": soft * 1.01, "negative": soft - 0.2, "huge": soft * 1000}
+    for name, matte in cases.items():
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(src / f"image/{name}.png")
+        Image.fromarray(matte.astype(np.float32), mode="F").save(src / f"alpha/{name}.tif")
+    out = tmp_path / "out"
+    assert runner.invoke(app, ingest_args(src, out)).exit_code == 0
+    rows = rows_of(out)
+    for name in ("unit", "byte"):  # the two scales mattes are stored in: the same 8-bit matte
+        assert rows[f"{name}.png"]["reject_reason"] is None and "alpha-float-to-8bit" in rows[f"{name}.png"]["input_fixes"]
+    assert rows["unit.png"]["alpha_mean"] == rows["byte.png"]["alpha_mean"]
+    for name, span in (("over", "0 to 1.01"), ("negative", "-0.2 to 0.8"), ("huge", "0 to 1000")):
+        assert rows[f"{name}.png"]["reject_reason"] == "unreadable_alpha", name
+        assert f"float matte values span {span}" in rows[f"{name}.png"]["reject_detail"]
+
+
+def test_a_float_column_is_an_integer_only_while_floats_hold_it_exactly():
+    schema = [pa.field("seed", pa.int64(), nullable=False)]
+    ok = check_columns(pa.table({"seed": pa.array([1.0, 2.0 ** 53])}), schema, "m.parquet")
+    assert ok["seed"].to_pylist() == [1, 2 ** 53]
+    with pytest.raises(ValueError, match=r"m.parquet: column seed is stored as float and holds 1\.15292e\+18"):
+        check_columns(pa.table({"seed": pa.array([2.0 ** 60])}), schema, "m.parquet")
+    with pytest.raises(ValueError, match="column seed has values that do not fit"):
+        check_columns(pa.table({"seed": pa.array([1.5])}), schema, "m.parquet")
 
 
 def test_a_decompression_bomb_is_refused_before_decoding(tmp_path):
@@ -124,8 +180,13 @@ def test_a_read_only_out_is_one_sentence(tmp_path):
 
 
 def test_a_manifest_column_of_the_wrong_type_is_named_not_coerced(tmp_path):
+    import pandas as pd
+
     src, out = folder_source(tmp_path / "src"), tmp_path / "out"
     assert runner.invoke(app, ingest_args(src, out)).exit_code == 0
+    pd.read_parquet(out / "entities.parquet").to_parquet(out / "entities.parquet")  # a pandas round trip is fine
+    r = runner.invoke(app, ingest_args(src, out))
+    assert r.exit_code == 0 and "2 already up to date" in " ".join(r.output.split()), r.output
     table = pq.read_table(out / "entities.parquet")
     i = table.schema.get_field_index("width")
     pq.write_table(table.set_column(i, "width", pa.array([str(v) for v in table["width"].to_pylist()])),

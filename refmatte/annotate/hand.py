@@ -38,15 +38,21 @@ def _check(field: str, value: str, where: str) -> str:
 
 
 def read_csv(path: Path) -> list[dict]:
-    """Rows of a labels CSV; ValueError naming the line of a row with more or fewer cells than the header.
+    """Rows of a labels CSV; ValueError naming the line of a row with more or fewer cells than the
+    header, or of a second row about the same entity.
 
     A short row is refused, not read as empty cells: an empty cell withdraws a correction.
     """
-    rows = []
+    rows, lines = [], {}
     try:
         with open(path, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
             for r in reader:
+                entity = r.get("entity_id")
+                if entity in lines:  # which of two corrections is meant cannot be guessed
+                    raise ValueError(f"{path} lines {lines[entity]} and {reader.line_num} are both about entity "
+                                     f"{entity}; keep one row per entity.")
+                lines[entity] = reader.line_num
                 if None in r or None in r.values():  # extra cells go under the key None, missing ones are None
                     given = sum(v is not None for k, v in r.items() if k is not None)
                     cells = given + len(r.get(None) or [])
