@@ -95,10 +95,16 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"checkpoint {path} holds an unusable config: {e}") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"checkpoint {path} does not hold a dictionary of tensors")
+    broken = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if broken:  # a run that diverged: every prediction would be NaN
+        raise CheckpointError(f"checkpoint {path} holds NaN or infinite weights ({len(broken)} tensors, e.g. "
+                              f"{broken[0]}); the run that wrote it diverged: use an earlier checkpoint")
     try:
         model = build_model(_with_clip_architecture(config, clip_config, sum(v.numel() for v in state.values()), path))
     except ConfigError as e:
         raise CheckpointError(f"checkpoint {path} holds an unusable CLIP architecture: {e}") from None
+    except (RuntimeError, MemoryError, ValueError, TypeError) as e:  # what open_clip raises for a config it cannot build
+        raise CheckpointError(f"checkpoint {path}: its model does not build ({type(e).__name__}: {e})") from None
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as e:  # tensors of the wrong shape
@@ -116,30 +122,53 @@ _TOWER_KEYS = {"vision_cfg": {f.name for f in dataclasses.fields(open_clip.model
                "text_cfg": {f.name for f in dataclasses.fields(open_clip.model.CLIPTextCfg)}}
 
 
-def _estimated_parameters(cfg: dict) -> int:
-    """Roughly how many parameters open_clip builds for ``cfg`` (12 w^2 per transformer block, plus embeddings)."""
+# Upper bounds of a stored CLIP architecture's sizes: far above any released CLIP, far below
+# what would exhaust a machine before the tensors are even compared.
+_SIZE_LIMITS = {"layers": 256, "width": 16384, "heads": 256, "patch_size": 256, "image_size": 8192,
+                "context_length": 1024, "vocab_size": 1 << 20, "mlp_ratio": 16}
+
+
+def _estimated_parameters(cfg: dict, image_size: int) -> int:
+    """Roughly the numbers open_clip allocates for ``cfg`` at ``image_size``: (4 + 2 mlp_ratio) w^2 per
+    block, positional and token embeddings, the text attention mask, the projections to embed_dim."""
     v, t = cfg["vision_cfg"], cfg["text_cfg"]
-    blocks = v.get("layers", 12) * v.get("width", 768) ** 2 + t.get("layers", 12) * t.get("width", 512) ** 2
-    return 12 * blocks + t.get("vocab_size", 49408) * t.get("width", 512)
+    total = 0
+    for tower in (v, t):
+        width = tower.get("width", 512)
+        total += tower.get("layers", 12) * (4 + 2 * tower.get("mlp_ratio", 4.0)) * width ** 2
+    grid = image_size // v.get("patch_size", 16)
+    context = t.get("context_length", 77)
+    total += (grid * grid + 3 * v.get("patch_size", 16) ** 2) * v.get("width", 768)
+    total += (context + t.get("vocab_size", 49408)) * t.get("width", 512) + context * context
+    total += cfg["embed_dim"] * (v.get("width", 768) + t.get("width", 512))  # the two projections
+    return int(total)
 
 
-def _check_clip_config(cfg: object, tensors: int, path: Path) -> dict:
-    """``cfg`` when it is an open_clip ViT CLIP config of known keys whose size fits the file; else ConfigError."""
+def _check_clip_config(cfg: object, tensors: int, image_size: int, path: Path) -> dict:
+    """``cfg`` when it is an open_clip ViT CLIP config of known keys and bounded sizes that fit the
+    file's tensors; else ConfigError (before anything is allocated)."""
     if not isinstance(cfg, dict) or not {"embed_dim", "vision_cfg", "text_cfg"} <= set(cfg):
         raise ConfigError("clip_config must be an open_clip model config with embed_dim, vision_cfg and text_cfg")
     unknown = sorted(set(cfg) - _CLIP_KEYS)
+    embed = cfg["embed_dim"]
+    if type(embed) is not int or not 0 < embed <= _SIZE_LIMITS["width"]:
+        unknown.append(f"embed_dim (not a positive integer <= {_SIZE_LIMITS['width']})")
     for tower, known in _TOWER_KEYS.items():
         if not isinstance(cfg[tower], dict):
             raise ConfigError(f"clip_config {tower} must be an object")
         unknown += [f"{tower}.{k}" for k in sorted(set(cfg[tower]) - known)]
         unknown += [f"{tower}.{k}" for k, v in cfg[tower].items() if k.startswith(("timm_", "hf_")) and v]  # code from hubs
-        sizes = [k for k in ("layers", "width", "heads", "patch_size", "image_size", "context_length", "vocab_size")
-                 if k in cfg[tower] and not (type(cfg[tower][k]) is int and 0 < cfg[tower][k] <= 1 << 20)]
-        unknown += [f"{tower}.{k} (not a positive integer)" for k in sizes]
+        for k, limit in _SIZE_LIMITS.items():
+            value = cfg[tower].get(k)
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= limit and \
+                (k == "mlp_ratio" or type(value) is int)
+            if k in cfg[tower] and not ok:
+                unknown.append(f"{tower}.{k} (not a positive {'number' if k == 'mlp_ratio' else 'integer'} <= {limit})")
     if unknown:
         raise ConfigError(f"clip_config has keys clipmat does not accept: {', '.join(unknown)}")
-    if _estimated_parameters(cfg) > 4 * tensors + 10**6:
-        raise ConfigError(f"clip_config describes about {_estimated_parameters(cfg):,} parameters but {path} holds "
+    estimate = _estimated_parameters(cfg, image_size)
+    if estimate > 2 * tensors + 10**6:
+        raise ConfigError(f"clip_config describes about {estimate:,} parameters but {path} holds "
                           f"{tensors:,}; the two do not belong together")
     return cfg
 
@@ -150,7 +179,7 @@ def _with_clip_architecture(config: ClipMatConfig, clip_config: dict | None, ten
     register_clip_configs()
     if clip_config is None or open_clip.get_model_config(config.clip_model) == clip_config:
         return config
-    clip_config = _check_clip_config(clip_config, tensors, path)
+    clip_config = _check_clip_config(clip_config, tensors, config.image_size, path)
     digest = hashlib.sha256(json.dumps(clip_config, sort_keys=True).encode()).hexdigest()[:12]
     name = f"clipmat-saved-{digest}"  # never a name from the file: it becomes a file name here
     if open_clip.get_model_config(name) is None:

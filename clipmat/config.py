@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,10 @@ CLIP_CONFIG_DIR = CONFIG_DIR / "clip"
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+# Upper bounds of the sizes a config may ask for (a checkpoint's config is data: no 10^6 px input)
+SIZE_LIMITS = {"image_size": 4096, "detail_blocks": 255, "keyword_length": 77, "expression_length": 77,
+               "context_tokens": 77, "tsp_dim": 4096, "tsp_heads": 64, "tsp_out": 4096, "semantic_channels": 4096,
+               "details_channels": 4096, "mde_image_channels": 1024}
 # open_clip architecture names: letters, digits, '.', '_', '-' (no path, no 'hf-hub:' schema)
 CLIP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -66,14 +69,19 @@ class ClipMatConfig:
             raise ConfigError(f"model config {self.name}: detail_blocks must be increasing, got {list(self.detail_blocks)}")
         if self.tsp_dim % self.tsp_heads:
             raise ConfigError(f"model config {self.name}: tsp_dim {self.tsp_dim} is not a multiple of tsp_heads {self.tsp_heads}")
+        too_big = [f"{n} <= {limit}" for n, limit in SIZE_LIMITS.items()
+                   if max(getattr(self, n) if isinstance(getattr(self, n), tuple) else (getattr(self, n),)) > limit]
+        if too_big:
+            raise ConfigError(f"model config {self.name}: sizes out of range; need {', '.join(too_big)}")
         if not CLIP_NAME.match(self.clip_model):
             raise ConfigError(f"model config {self.name}: clip_model {self.clip_model!r} is not an open_clip architecture "
                               "name (letters, digits, '.', '_', '-')")
         for name in ("mean", "std"):
             values = getattr(self, name)
-            if len(values) != 3 or not all(math.isfinite(v) for v in values) or (name == "std" and min(values) <= 0):
-                raise ConfigError(f"model config {self.name}: {name} must be three finite numbers"
-                                  f"{' above 0' if name == 'std' else ''}, got {list(values)}")
+            low, high = (1e-3, 10.0) if name == "std" else (-10.0, 10.0)  # of pixels scaled to [0, 1]
+            if len(values) != 3 or not all(isinstance(v, (int, float)) and low <= v <= high for v in values):
+                raise ConfigError(f"model config {self.name}: {name} must be three numbers from {low:g} to {high:g} "
+                                  f"(pixels are scaled to [0, 1]), got {list(values)}")
 
     def text_length(self, setting: str) -> int:
         """Tokens of tokenised text for ``setting`` ('keyword' or 'expression'), before the context."""

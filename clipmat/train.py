@@ -171,12 +171,45 @@ def _truncate_log(log_file: Path, step: int) -> None:
         atomic_write_bytes(log_file, "".join(line + "\n" for line in keep).encode())
 
 
+def _check_fresh(out: Path, resume: bool) -> None:
+    """Refuse to start over in a run folder that holds a run: its checkpoints and log would be mixed with ours."""
+    if resume:
+        return
+    earlier = [p.name for p in (out / "final.safetensors", out / "log.jsonl") if p.exists()]
+    earlier += [f"checkpoints/{p.name}" for p in sorted((out / "checkpoints").glob("step-*.json"))[-1:]]
+    if earlier:
+        raise DataError(f"{out} already holds a training run ({', '.join(earlier)}); continue it with --resume, "
+                        "or train into another --out (nothing was changed)")
+
+
 def _all_ranks_have_data(have: bool, distributed: bool, device: torch.device) -> bool:
+    """True when ``have`` holds on every rank (one all-reduce under DDP), so all ranks take the same branch."""
     if not distributed:
         return have
     flag = torch.tensor([1 if have else 0], device=device)
     dist.all_reduce(flag, op=dist.ReduceOp.MIN)
     return bool(flag.item())
+
+
+def _check_trained(had_work: bool, trained: int, skipped: list[str], step: int, opts: TrainOptions,
+                   distributed: bool, device: torch.device) -> None:
+    """DataError when a run that had work to do trained nothing: an untrained "final" would only mislead.
+
+    Under DDP the counts of every rank are summed first, so all ranks decide alike.
+    """
+    counts = torch.tensor([trained, len(skipped)], device=device)
+    if distributed:
+        dist.all_reduce(counts)
+    trained_all, skipped_all = (int(v) for v in counts.tolist())
+    if not had_work:
+        return
+    if not trained_all:
+        first = f"; first: {skipped[0]}" if skipped else ""
+        raise DataError(f"no sample of {opts.manifest} could be read ({skipped_all} skipped{first}); "
+                        "nothing was trained and no checkpoint was written")
+    if step == 0:
+        raise DataError(f"no optimiser step was taken: --accumulate {opts.accumulate} needs that many batches of "
+                        f"{opts.batch_size} in an epoch; lower it. No checkpoint was written")
 
 
 def train(opts: TrainOptions, progress=None, log=print) -> Path:
@@ -204,6 +237,7 @@ def _train(opts: TrainOptions, progress, log) -> Path:
         torch.cuda.set_device(device)
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
+    _check_fresh(out, opts.resume)
     torch.manual_seed(opts.seed)
 
     # --- model: fresh, or from the newest checkpoint that loads
@@ -214,6 +248,8 @@ def _train(opts: TrainOptions, progress, log) -> Path:
         _truncate_log(out / "log.jsonl", state["step"])  # steps after the checkpoint are redone
         log(f"resuming from {resume_from} (step {state['step']}, epoch {state['epoch']})")
     else:
+        if opts.resume and rank == 0:  # killed before its first checkpoint: its log starts over too
+            _truncate_log(out / "log.jsonl", 0)
         state = {"step": 0, "epoch": 0, "batches_in_epoch": 0, "options": asdict(opts), "world_size": world}
         model = build_model(opts.model, opts.clip_weights)
     config = model.config
@@ -246,6 +282,7 @@ def _train(opts: TrainOptions, progress, log) -> Path:
 
     # --- loop
     done = bool(opts.max_steps and state["step"] >= opts.max_steps)
+    had_work = state["epoch"] < opts.epochs and not done
     while state["epoch"] < opts.epochs and not done:
         epoch, skip = state["epoch"], state["batches_in_epoch"]
         dataset.set_epoch(epoch)
@@ -266,6 +303,11 @@ def _train(opts: TrainOptions, progress, log) -> Path:
             with autocast:
                 outputs = net(image, tokens)
             losses = criterion(**{k: v.float() for k, v in outputs.items()}, target_alpha=alpha, target_trimap=trimap)
+            if not _all_ranks_have_data(bool(torch.isfinite(losses["loss"])), distributed, device):
+                raise DataError(f"the loss is not finite at step {state['step'] + 1} (epoch {epoch}, batch {b}); stopped "
+                                "before it reached the weights, and the checkpoints in "
+                                f"{out / 'checkpoints'} are untouched: lower --lr, or check the model "
+                                "config's mean/std and the training images")
             (losses["loss"] / opts.accumulate).backward()
             seen += len(image)
             trained += len(image)
@@ -298,9 +340,7 @@ def _train(opts: TrainOptions, progress, log) -> Path:
             log(f"epoch {epoch}: validation " + ", ".join(f"{k} {v:.4g}" for k, v in result.items()))
         if distributed and opts.val_manifest and not done:
             dist.barrier()
-    if skipped and not trained:  # every sample failed: an untrained "final" would only mislead
-        raise DataError(f"no sample of {opts.manifest} could be read ({len(skipped)} skipped; first: {skipped[0]}); "
-                        "nothing was trained and no checkpoint was written")
+    _check_trained(had_work, trained, skipped, state["step"], opts, distributed, device)
     if rank == 0:
         _save(out, model, optimizer, state, opts.keep)
         save_checkpoint(model, out / "final.safetensors", {"step": str(state["step"])})

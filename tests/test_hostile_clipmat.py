@@ -71,6 +71,9 @@ def test_a_checkpoint_cannot_name_where_to_write(checkpoint, tmp_path, monkeypat
     (lambda clip: {**clip, "text_cfg": {**clip["text_cfg"], "hf_model_name": "org/model"}}, "text_cfg.hf_model_name"),
     (lambda clip: {**clip, "vision_cfg": {**clip["vision_cfg"], "width": 4096, "layers": 48}}, "do not belong together"),
     (lambda clip: [1, 2], "must be an open_clip model config"),
+    (lambda clip: {**clip, "text_cfg": {**clip["text_cfg"], "context_length": 300000}},
+     "text_cfg.context_length (not a positive integer <= 1024)"),  # a 360 GB attention mask
+    (lambda clip: {**clip, "embed_dim": 10 ** 8}, "embed_dim (not a positive integer <= 16384)"),  # 12.8 GB projections
 ])
 def test_a_crafted_clip_architecture_is_one_sentence(checkpoint, tmp_path, edit, expected):
     with safe_open(str(checkpoint), framework="pt") as f:
@@ -81,10 +84,25 @@ def test_a_crafted_clip_architecture_is_one_sentence(checkpoint, tmp_path, edit,
     assert expected in message and not (tmp_path / "a.png").exists()
 
 
-def test_a_config_with_nan_normalisation_is_refused_on_load(checkpoint, tmp_path):
-    edit_metadata(checkpoint, config=lambda c: json.dumps({**json.loads(c), "std": [float("nan")] * 3}))
+@pytest.mark.parametrize("field, values", [("std", [float("nan")] * 3), ("std", [1e-30] * 3), ("mean", [1e9] * 3),
+                                           ("mean", [])])
+def test_a_config_with_absurd_normalisation_is_refused_on_load(checkpoint, tmp_path, field, values):
+    edit_metadata(checkpoint, config=lambda c: json.dumps({**json.loads(c), field: values}))
     message = one_sentence(runner.invoke(app, ["predict", str(checkpoint), str(photo(tmp_path / "in.png")), "cat"]))
-    assert "std must be three finite numbers above 0" in message
+    low = "0.001" if field == "std" else "-10"
+    assert f"{field} must be three numbers from {low} to 10 (pixels are scaled to [0, 1])" in message
+
+
+def test_a_checkpoint_with_nan_weights_is_refused_on_load(checkpoint, tmp_path):
+    with safe_open(str(checkpoint), framework="pt") as f:
+        meta = f.metadata()
+    weights = load_file(str(checkpoint))
+    name = sorted(weights)[0]
+    weights[name] = weights[name].clone().fill_(float("nan"))
+    save_file(weights, str(checkpoint), metadata=meta)
+    message = one_sentence(runner.invoke(app, ["predict", str(checkpoint), str(photo(tmp_path / "in.png")), "cat",
+                                               "--out", str(tmp_path / "a.png")]))
+    assert "holds NaN or infinite weights" in message and name in message and not (tmp_path / "a.png").exists()
 
 
 # --- predict
@@ -126,6 +144,11 @@ def test_predict_refuses_a_bomb_before_decoding(checkpoint, tmp_path):
     bomb = png_bomb(tmp_path / "bomb.png")
     message = one_sentence(runner.invoke(app, ["predict", str(checkpoint), str(bomb), "cat", "--out", str(tmp_path / "a.png")]))
     assert "20000x20000 px is over the pixel cap" in message and not (tmp_path / "a.png").exists()
+    hdr = tmp_path / "hdr.jpg"  # a format OpenCV decodes but PIL cannot size: no way around the cap
+    cv2.imwrite(str(tmp_path / "x.hdr"), np.ones((40, 40, 3), np.float32))
+    (tmp_path / "x.hdr").rename(hdr)
+    message = one_sentence(runner.invoke(app, ["predict", str(checkpoint), str(hdr), "cat", "--out", str(tmp_path / "a.png")]))
+    assert f"{hdr}: missing or not a readable image (its header:" in message
 
 
 # --- manifests
@@ -143,6 +166,30 @@ def test_manifest_columns_of_the_wrong_type_are_named(demo, checkpoint, tmp_path
         message = one_sentence(runner.invoke(app, ["eval", str(checkpoint), str(m), "--csv", str(tmp_path / "e.csv")]))
         assert f"column {column} is stored as" in message and str(m) in message
     assert not (tmp_path / "e.csv").exists()
+
+
+def test_results_never_replace_an_input(demo, checkpoint, tmp_path):
+    m = tmp_path / "m"
+    shutil.copytree(demo / "manifests", m, ignore=shutil.ignore_patterns("cache"))
+    matte = sorted((m / "mattes/test").iterdir())[0]
+    cases = [(["eval", str(checkpoint), str(m / "test.parquet"), "--csv", str(m / "test.parquet")], "must end in .csv"),
+             (["eval", str(checkpoint), str(m / "test.parquet"), "--csv", str(checkpoint)], "must end in .csv"),
+             (["score", str(m / "mattes/test"), str(m / "test.parquet"), "--csv", str(matte)], "must end in .csv")]
+    before = digest(tmp_path)
+    for args, expected in cases:
+        message = one_sentence(runner.invoke(app, args))
+        assert expected in message
+    assert digest(tmp_path) == before
+
+
+@pytest.mark.parametrize("setting", ["keyword", "expression"])
+def test_an_empty_manifest_is_one_sentence_in_either_setting(demo, checkpoint, tmp_path, setting):
+    table = pq.read_table(demo / "manifests/test.parquet")
+    m = tmp_path / "empty.parquet"
+    pq.write_table(table.slice(0, 0), m)
+    for args in (["eval", str(checkpoint), str(m)], ["score", str(tmp_path), str(m)]):
+        message = one_sentence(runner.invoke(app, [*args, "--setting", setting, "--csv", str(tmp_path / "r.csv")]))
+        assert f"no entity of {m} could be scored" in message
 
 
 def test_nothing_to_score_is_null_in_json_and_a_non_zero_exit(demo, checkpoint, tmp_path):
@@ -215,6 +262,31 @@ def test_resume_with_other_model_or_lr_is_refused(demo, tmp_path, change, expect
     i = args.index(change[0]) if change[0] in args else None
     args = args[:i] + change + args[i + 2:] if i is not None else args + change
     assert expected in one_sentence(runner.invoke(app, args))
+
+
+def test_training_again_into_a_run_folder_needs_resume(demo, tmp_path):
+    out = tmp_path / "run"
+    assert runner.invoke(app, train_args(demo, out)).exit_code == 0
+    before = digest(out)
+    message = one_sentence(runner.invoke(app, train_args(demo, out, "--lr", "0.001")))
+    assert f"{out} already holds a training run (final.safetensors, log.jsonl, checkpoints/step-" in message
+    assert "continue it with --resume, or train into another --out" in message and digest(out) == before
+
+
+def test_a_loss_that_is_not_finite_stops_before_the_weights(demo, tmp_path, monkeypatch):
+    import torch
+
+    import clipmat.train
+
+    class Diverged(torch.nn.Module):
+        def forward(self, **outputs):
+            return {"loss": outputs["alpha"].sum() * float("nan")}
+
+    monkeypatch.setattr(clipmat.train, "ClipMatLoss", Diverged)
+    out = tmp_path / "run"
+    message = one_sentence(runner.invoke(app, train_args(demo, out)))
+    assert "the loss is not finite at step 1 (epoch 0, batch 0)" in message and "lower --lr" in message
+    assert not list(out.rglob("*.safetensors")) and not (out / "log.jsonl").exists()
 
 
 def test_two_trainings_never_share_a_run_folder(demo, tmp_path):
