@@ -303,33 +303,6 @@ def express_cmd(
     console.print(f"wrote {n} expressions for {len(rows)} entities into {manifest}" + (f"; {notes} could not be made unambiguous (expression_notes)" if notes else ""), soft_wrap=True)
 
 
-@app.command("stats")
-def stats_cmd(manifests: list[Path] = typer.Argument(..., help="Composite manifests (train.parquet test.parquet).")) -> None:
-    """Print the paper's Table 1 for MANIFESTS, and the forms, words and attributes of the expressions."""
-    import pyarrow.parquet as pq
-
-    from refmatte.compose.run import check_committed
-    from refmatte.express.stats import table1, word_counts
-    from refmatte.schema import COMPOSITE_SCHEMA, conform
-
-    rows = []
-    try:
-        for m in manifests:
-            check_committed(m)
-            rows += conform(pq.read_table(m), COMPOSITE_SCHEMA, str(m)).to_pylist()
-    except (OSError, ValueError) as e:
-        fail(f"cannot read a composite manifest: {e}")
-    t = RichTable(title="Table 1", title_justify="left")
-    for c in ("split", "setting", "images", "mattes", "texts", "categories", "text length"):
-        t.add_column(c, justify="left" if c in ("split", "setting") else "right")
-    for r in table1(rows):
-        t.add_row(r["split"], r["setting"], str(r["images"]), str(r["mattes"]), str(r["texts"]), str(r["categories"]), f"{r['text_length']:.2f}")
-    console.print(t)
-    for name, counts in word_counts(rows).items():
-        total = sum(counts.values()) or 1
-        console.print(f"{name}: " + ", ".join(f"{w} {n} ({n / total:.0%})" for w, n in counts.most_common()), soft_wrap=True)
-
-
 DEMO_COMPOSE = (("train", 2), ("test", 2))
 
 
@@ -376,9 +349,10 @@ def demo_cmd(out: Path = typer.Argument(Path("out/demo"), help="Folder for the d
 
 from refmatte.cli_annotate import labels_app, synonyms_app  # noqa: E402  (they use cliutil, not this module)
 
-from refmatte import cli_import  # noqa: E402
+from refmatte import cli_import, cli_stats  # noqa: E402
 
 cli_import.register(app)
+cli_stats.register(app)
 app.add_typer(labels_app, name="labels")
 app.add_typer(synonyms_app, name="synonyms")
 
