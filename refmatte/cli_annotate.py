@@ -101,6 +101,28 @@ def synonyms_build(
     console.print(f"wrote {path}")
 
 
+@synonyms_app.command("taxonomy")
+def synonyms_taxonomy(
+    check: bool = typer.Option(False, "--check", help="Do not write: exit 1 when the committed table differs from a rebuild."),
+) -> None:
+    """Rebuild data/taxonomy.csv (which names are broader than which: woman -> person) from WordNet
+    and the reviewed overrides (data/taxonomy_overrides.csv)."""
+    from refmatte.synonyms import WordNetMissing
+    from refmatte.taxonomy import build_taxonomy, render_taxonomy, table_path
+
+    try:
+        text = render_taxonomy(build_taxonomy())
+    except (WordNetMissing, ValueError) as e:
+        fail(str(e))
+    path = table_path()
+    if check:
+        same = path.is_file() and path.read_text() == text
+        console.print(f"{path} is up to date." if same else f"{path} differs from a rebuild: run `refmatte synonyms taxonomy`.")
+        raise typer.Exit(0 if same else 1)
+    atomic_write_bytes(path, text.encode())
+    console.print(f"wrote {path}")
+
+
 @synonyms_app.command("install-wordnet")
 def synonyms_install_wordnet(
     source: Path = typer.Option(Path("/usr/share/wordnet"), help="WordNet 3.0 database files (Debian: apt install wordnet-base wordnet-sense-index)."),

@@ -64,3 +64,37 @@ def test_every_override_still_does_something():
             assert o["synonym"] in raw, f"stale override: WordNet no longer gives {o['synonym']!r} for {o['name']!r}"
         else:
             assert o["synonym"] not in raw, f"redundant override: WordNet already gives {o['synonym']!r} for {o['name']!r}"
+
+
+# Issue 14: a synonym never changes age, gender or kind, and is never a pronoun-like word.
+MUST_NOT = {"person": {"someone", "somebody", "individual", "soul", "mortal"}, "boy": {"young man", "man"},
+            "girl": {"young woman", "young lady", "woman"}, "man": {"boy", "woman"}, "woman": {"girl", "man"},
+            "baby": {"child", "kid"}, "frog": {"toad"}, "computer mouse": {"mouse"}}
+PRONOUN_LIKE = {"someone", "somebody", "individual", "soul", "mortal", "being", "animate being", "brute", "citizenry"}
+
+
+def test_no_synonym_changes_age_gender_or_kind():
+    table = committed_table()
+    for name, banned in MUST_NOT.items():
+        assert not banned & set(table[name]), (name, table[name])
+    assert not {w for words in table.values() for w in words} & PRONOUN_LIKE
+    animals = {n for n, e in vocabulary().items() if e.supercategory == "animal"}
+    assert not [(n, w) for n, words in table.items() for w in words if w in animals and w != n]  # no other animal
+
+
+def test_taxonomy_table_is_what_wordnet_and_the_overrides_give():
+    _wordnet_or_skip()
+    r = CliRunner().invoke(app, ["synonyms", "taxonomy", "--check"])
+    assert r.exit_code == 0, r.output
+
+
+def test_taxonomy_knows_who_is_broader_than_whom():
+    from refmatte import taxonomy
+
+    assert {"person"} <= taxonomy.broader("woman") and "bird" in taxonomy.broader("parrot")
+    assert "plant" in taxonomy.broader("potted plant") and "animal" in taxonomy.broader("cat")
+    assert "man" not in taxonomy.broader("boy") and "woman" not in taxonomy.broader("girl")
+    assert "cat" not in taxonomy.broader("dog") and not taxonomy.related("cat", "dog")
+    assert taxonomy.name_fits("person", "woman") and taxonomy.name_fits("human", "boy")  # a synonym of a broader name
+    assert taxonomy.name_fits("lady", "woman") and not taxonomy.name_fits("woman", "person")
+    assert taxonomy.related("woman", "person") and taxonomy.related("handbag", "bag")
