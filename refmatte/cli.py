@@ -223,6 +223,18 @@ def annotate_cmd(
         raise typer.Exit(2)
 
 
+EXPRESSION_STYLE = typer.Option("paper", "--expression-style", help="paper: every attribute that is true of the "
+                                 "target and its landmark (the paper's basic form, ~17 words); concise: the shortest "
+                                 "description that fits the target alone.")
+
+
+def _check_style(style: str) -> None:
+    from refmatte.express.engine import STYLES
+
+    if style not in STYLES:
+        fail(f"--expression-style must be {' or '.join(STYLES)}, not {style!r}.")
+
+
 @app.command("compose")
 def compose_cmd(
     split: str = typer.Option("train", help="Split to compose: train or test."),
@@ -237,6 +249,7 @@ def compose_cmd(
     overlap: str = typer.Option("0.1,0.4", help="Depth images: range of the back entity's area hidden by the front one."),
     expressions_per_entity: int = typer.Option(4, min=1, help="Referring expressions per entity, spread over basic, absolute and relative."),
     colour: str = typer.Option("css3", help="Colour words in expressions: css3 (paper style) or basic."),
+    expression_style: str = EXPRESSION_STYLE,
     executor: str = typer.Option("local", help="local (--workers processes) or ray (pip install 'refmatte[ray]'); same output."),
     address: Optional[str] = typer.Option(None, help="ray only: address of the cluster (e.g. ray://head:10001); default a local Ray instance. OUT must be on a filesystem every node sees."),
 ) -> None:
@@ -261,9 +274,11 @@ def compose_cmd(
         fail(f"--split must be train or test, not {split!r}.")
     if colour not in ("css3", "basic"):
         fail(f"--colour must be css3 or basic, not {colour!r}.")
+    _check_style(expression_style)
     opts = ComposeOptions(split=split, per_group=per_group, extra=extra, seed=seed, long_side=long_side,
                           min_category_size=min_category_size, ratios=r, overlap=o,
-                          expressions_per_entity=expressions_per_entity, colour_style=colour)
+                          expressions_per_entity=expressions_per_entity, colour_style=colour,
+                          expression_style=expression_style)
     columns = [TextColumn(f"compose [bold]{split}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
     try:
         with Progress(*columns, console=console, transient=True) as bar:
@@ -287,15 +302,18 @@ def express_cmd(
     seed: int = typer.Option(0, help="Seed of the word choices (combined with each image's seed)."),
     per_entity: int = typer.Option(4, "--expressions-per-entity", min=1, help="Expressions per entity, spread over basic, absolute and relative."),
     colour: str = typer.Option("css3", help="Colour words: css3 (paper style: lightpink, dimgray) or basic (red, gray)."),
+    expression_style: str = EXPRESSION_STYLE,
 ) -> None:
-    """Regenerate the expressions of MANIFEST without recomposing (another seed or grammar).
+    """Regenerate the expressions of MANIFEST without recomposing (another seed, style or grammar).
 
-    Every expression is checked against its scene: it fits its entity and no other.
+    Relations are re-measured from the stored boxes first; every expression is checked
+    against its scene: it fits its entity and no other.
     """
     from refmatte.express import express_manifest
 
+    _check_style(expression_style)
     try:
-        rows = express_manifest(manifest, seed, per_entity, colour)
+        rows = express_manifest(manifest, seed, per_entity, colour, expression_style)
     except (ValueError, OSError) as e:
         fail(str(e))
     n = sum(len(r["expressions"]) for r in rows)

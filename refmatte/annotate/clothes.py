@@ -5,6 +5,13 @@ The words are the DeepFashion-style attribute vocabulary the official RefMatte d
 wearing {phrase}"; CLIP scores the entity (over grey) against every prompt, and the words
 whose softmax probability reaches ``MIN_PROB`` (at most ``TOP``) are kept.
 
+The clothes colour (``clothes_color``, a CSS3 name) is the dominant colour (the colour
+annotator's k-means) of the clothes region: the entity's opaque pixels (alpha >= 128)
+between 20 % and 95 % of its box height (below the head, above the ground), without
+skin-coloured pixels (YCrCb, Cr 133-173 and Cb 77-127). It is set whenever clothes are
+known: by CLIP, by hand, or by the source itself (the sample pool states some people's
+clothes in ``source_attributes``, used like hand labels).
+
 Weights: ``--clip-weights PATH`` (an open_clip checkpoint of ``--clip-model``), or a
 pretrained tag such as ``openai`` that open_clip downloads for a user who is online.
 ``--clip-model`` may also be the path of an open_clip model-config JSON (a custom or tiny
@@ -20,11 +27,12 @@ from pathlib import Path
 import numpy as np
 
 from refmatte.annotate.base import Annotator, WeightsMissing
+from refmatte.annotate.color import _seed, dominant_colors
 from refmatte.annotate.detector import over_neutral
 from refmatte.annotate.hand import read_hand_labels
 from refmatte.imaging import read_rgba
 
-VERSION = 1
+VERSION = 2  # 2: clothes_color
 MIN_PROB = 0.15
 TOP = 2
 # word -> phrase in the prompt
@@ -72,20 +80,25 @@ def load_clip(model: str, weights: str | None):
 
 class ClothesAnnotator(Annotator):
     name = "clothes"
-    columns = ("clothes", "clothes_scores")
+    columns = ("clothes", "clothes_scores", "clothes_color")
     batch_size = 16
 
     def __init__(self, out: Path, model: str = "ViT-B-16", weights: str | None = None):
         self.model_name, self.weights = model, weights
         self.net = None
+        self.out = Path(out)
         self.hand_labels = read_hand_labels(out)
 
     def hand(self, row: dict) -> dict | None:
+        """Hand labels, else the clothes the source itself states (the sample pool's people): no model needed."""
         words = self.hand_labels.get(row["entity_id"], {}).get("clothes")
+        if words is None:
+            words = dict(row.get("source_attributes") or []).get("clothes")
         if words is None:
             return None
         clothes = [w for w in words.split(";") if w]
-        return dict(clothes=clothes, clothes_scores=[1.0] * len(clothes))
+        colour = clothes_colour(read_rgba(self.out / row["rgba_path"]), row["entity_id"]) if clothes else None
+        return dict(clothes=clothes, clothes_scores=[1.0] * len(clothes), clothes_color=colour)
 
     def prepare(self) -> None:
         import torch
@@ -113,7 +126,31 @@ class ClothesAnnotator(Annotator):
             probs = (100.0 * feats @ self.text.T).softmax(dim=-1).numpy()
         words = list(WORDS)
         results = []
-        for p in probs:
+        for r, p in zip(rows, probs):
             order = [i for i in np.argsort(-p, kind="stable")[:TOP] if p[i] >= MIN_PROB]
-            results.append(dict(clothes=[words[i] for i in order], clothes_scores=[float(p[i]) for i in order]))
+            colour = clothes_colour(read_rgba(out / r["rgba_path"]), r["entity_id"]) if order else None
+            results.append(dict(clothes=[words[i] for i in order], clothes_scores=[float(p[i]) for i in order],
+                                clothes_color=colour))
         return results
+
+
+def clothes_colour(rgba: np.ndarray, entity_id: str) -> str | None:
+    """CSS3 name of the dominant colour of the clothes region (see the module doc); None when it is empty."""
+    import cv2
+
+    alpha = rgba[..., 3]
+    ys = np.flatnonzero((alpha >= 128).any(axis=1))
+    if len(ys) == 0:
+        return None
+    top, height = ys[0], ys[-1] + 1 - ys[0]
+    band = np.zeros(alpha.shape, bool)
+    band[top + int(0.20 * height): top + int(0.95 * height)] = True
+    ycrcb = cv2.cvtColor(np.ascontiguousarray(rgba[..., :3]), cv2.COLOR_RGB2YCrCb)
+    skin = (ycrcb[..., 1] >= 133) & (ycrcb[..., 1] <= 173) & (ycrcb[..., 2] >= 77) & (ycrcb[..., 2] <= 127)
+    region = band & (alpha >= 128) & ~skin
+    if region.sum() < 16:
+        return None
+    clothes = rgba.copy()
+    clothes[..., 3] = np.where(region, 255, 0)
+    clusters = dominant_colors(clothes, _seed(f"clothes:{entity_id}"))
+    return clusters[0]["name"] if clusters else None

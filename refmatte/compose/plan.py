@@ -36,6 +36,7 @@ class ComposeOptions:
     jpeg_quality: int = 95
     expressions_per_entity: int = 4
     colour_style: str = "css3"  # colour words of the expressions: css3 or basic
+    expression_style: str = "paper"  # paper (every true attribute) or concise (shortest unique)
 
     def as_dict(self) -> dict:
         from dataclasses import asdict

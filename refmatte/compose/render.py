@@ -24,7 +24,7 @@ from refmatte.atomic import atomic_write_bytes
 from refmatte.compose.plan import ComposeOptions, ImagePlan
 from refmatte.imaging import read_rgb, read_rgba
 
-VERSION = 2  # bump when rendering changes: every image is redrawn (2: 16-bit resampling)
+VERSION = 3  # bump when rendering or measuring changes: every image is redone (2: 16-bit resampling, 3: relations from boxes)
 
 
 class PlacementError(Exception):
@@ -51,7 +51,8 @@ def task_key(task: "Task") -> str:
     import json
 
     o = task.opts.as_dict()
-    for k in ("split", "per_group", "extra", "min_category_size", "ratios", "expressions_per_entity", "colour_style"):  # not pixels
+    for k in ("split", "per_group", "extra", "min_category_size", "ratios", "expressions_per_entity", "colour_style",
+              "expression_style"):  # not pixels
         o.pop(k)
     p = task.plan
     blob = [VERSION, o, p.seed, p.arrangement, list(p.entity_ids), p.background_id,
@@ -245,7 +246,7 @@ def render(task: Task) -> list[dict]:
         atomic_write_bytes(dest / rel, cv2.imencode(".png", m, [cv2.IMWRITE_PNG_COMPRESSION, 3])[1].tobytes())
     atomic_write_bytes(dest / image_rel, jpg.tobytes())  # last: an image file means its mattes exist
 
-    geometry = measure(mattes, layers, plan.arrangement, opts.margin)
+    geometry = measure(mattes, layers, opts.margin)
     rows = []
     for k, (e, L, g) in enumerate(zip(task.entities, layers, geometry)):
         rows.append(dict(
@@ -260,5 +261,5 @@ def render(task: Task) -> list[dict]:
     return rows
 
 
-ENTITY_ATTRIBUTES = ("category", "supercategory", "synonyms", "color_name", "color_basic", "transparent", "salient",
-                     "gender", "age_group", "clothes")
+ENTITY_ATTRIBUTES = ("category", "supercategory", "synonyms", "color_name", "color_basic", "color_second", "transparent", "salient",
+                     "gender", "age_group", "clothes", "clothes_color")

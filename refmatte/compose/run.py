@@ -322,6 +322,7 @@ def compose(
                                f"committed and {manifest} is unchanged: {'; '.join(summary.failed[:SHOW_ERRORS])}")
 
         # --- commit: journal, files into place, manifest, prune
-        _write(staging / JOURNAL, express_rows(rows, opts.seed, opts.expressions_per_entity, opts.colour_style))
+        _write(staging / JOURNAL, express_rows(rows, opts.seed, opts.expressions_per_entity, opts.colour_style,
+                                                opts.expression_style))
         summary.removed = finish_commit(out, split)
     return summary
