@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table as RichTable
 
 from refmatte.cliutil import console, fail
-
 
 
 def _short_names(paths: list[Path]) -> list[str]:
@@ -37,29 +37,32 @@ def stats_cmd(
     attributes of the expressions; --plots DIR draws them."""
     from refmatte.express.stats import length_by_form, plot, read_manifest, table1, word_counts
 
-    per_manifest = {}
+    per_manifest, kinds = {}, {}
     try:
         for name, m in zip(_short_names(manifests), manifests):
-            per_manifest[name] = read_manifest(m)[1]
+            kinds[name], per_manifest[name] = read_manifest(m)
     except (OSError, ValueError) as e:
         fail(f"cannot read a manifest: {e}")
     t = RichTable(title="Table 1 (paper: expression length 16.86 train, 16.80 test)", title_justify="left")
-    for c in ("manifest", "split", "setting", "images", "mattes", "texts", "categories", "text length"):
-        t.add_column(c, justify="left" if c in ("manifest", "split", "setting") else "right")
+    for c in ("manifest", "kind", "split", "setting", "images", "mattes", "texts", "categories", "text length"):
+        t.add_column(c, justify="left" if c in ("manifest", "kind", "split", "setting") else "right")
     for name, rows in per_manifest.items():
         for r in table1(rows):
-            t.add_row(name, r["split"], r["setting"], str(r["images"]), str(r["mattes"]), str(r["texts"]),
-                      str(r["categories"]), f"{r['text_length']:.2f}")
+            length = "-" if r["text_length"] is None else f"{r['text_length']:.2f}"
+            t.add_row(escape(name), kinds[name], r["split"], r["setting"], str(r["images"]), str(r["mattes"]),
+                      str(r["texts"]), str(r["categories"]), length)
     console.print(t)
     for name, rows in per_manifest.items():
         lengths = length_by_form(rows)
-        console.print(f"[bold]{name}[/] words per form: " + ", ".join(f"{f} {v:.2f}" for f, v in lengths.items()),
-                      soft_wrap=True)
+        console.print(f"[bold]{escape(name)}[/] words per form: "
+                      + (", ".join(f"{f} {v:.2f}" for f, v in lengths.items()) or "no expressions"), soft_wrap=True)
         for family, counts in word_counts(rows).items():
-            if family == "keywords" or not counts:
+            if not counts:
                 continue
-            total = sum(counts.values()) or 1
-            console.print(f"  {family}: " + ", ".join(f"{w} {n} ({n / total:.0%})" for w, n in counts.most_common()),
+            total = sum(counts.values())
+            shown = counts.most_common(10 if family == "keywords" else None)
+            more = f", ... {len(counts) - len(shown)} more" if len(shown) < len(counts) else ""
+            console.print(escape(f"  {family}: " + ", ".join(f"{w} {n} ({n / total:.0%})" for w, n in shown) + more),
                           soft_wrap=True)
     if plots is not None:
         try:

@@ -14,20 +14,24 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from refmatte.express.audit import facts_true, grammar_problems, hides_of, position_true, relation_true  # noqa: E402
 from refmatte.express.stats import length_by_form, read_manifest  # noqa: E402
+from refmatte.schema import COMPOSITE_SCHEMA, conform  # noqa: E402
 
 PAPER = {"train": 16.86, "test": 16.80}
 ATTRIBUTES = ("color_name", "color_second", "salient", "transparent", "gender", "age_group", "clothes", "clothes_color")
 
 
 def report(path: Path) -> list[tuple[str, str]]:
-    kind, rows = read_manifest(path)
+    kind, _ = read_manifest(path)  # checks the file and its kind
     if kind != "ours":
         raise SystemExit(f"{path}: only composite manifests carry facts to audit")
+    rows = conform(pq.read_table(path), COMPOSITE_SCHEMA, str(path)).to_pylist()  # every column: facts, boxes
     scenes: dict[str, list[dict]] = {}
     for r in rows:
         scenes.setdefault(r["image_id"], []).append(r)
@@ -49,9 +53,9 @@ def report(path: Path) -> list[tuple[str, str]]:
     lengths = length_by_form(rows)
     split = rows[0]["split"] if rows else "train"
     out = [("images / entities / expressions", f"{len(scenes)} / {len(rows)} / {texts}")]
-    out += [(f"words, {form}", f"{v:.2f}") for form, v in lengths.items()]
+    out += [(f"words, {form}", "-" if v is None else f"{v:.2f}") for form, v in lengths.items()]
     out += [("Table 1 words (paper)", f"{PAPER.get(split, 16.86):.2f}"),
-            ("ratio all / paper", f"{lengths.get('all', 0) / PAPER.get(split, 16.86):.3f}"),
+            ("ratio all / paper", f"{(lengths.get('all') or 0) / PAPER.get(split, 16.86):.3f}"),
             ("relative: relation false of boxes", f"{wrong_rel}/{rel} ({wrong_rel / max(rel, 1):.1%})"),
             ("absolute: position false of boxes", f"{wrong_pos}/{pos} ({wrong_pos / max(pos, 1):.1%})"),
             ("fits another entity too", f"{ambiguous}/{texts} ({ambiguous / max(texts, 1):.1%})"),
