@@ -108,7 +108,9 @@ def ingest_cmd(
     face_filter: Optional[bool] = typer.Option(None, "--face-filter/--no-face-filter", help="Reject entities with identifiable frontal faces (default: on for SIM, DIM, D646, folder)."),
     soft_edges: Optional[bool] = typer.Option(None, "--soft-edges/--hard-edges-ok", help="Treat hard binary mattes as defects (default: on)."),
     labels: Optional[Path] = typer.Option(None, help="CSV (key,label) or JSON {key: label} of source labels, e.g. AM-2k animal classes."),
-    split: str = typer.Option("train", help="folder only: split of the items (train or test)."),
+    split: Optional[str] = typer.Option(None, help="Split of every item, train or test, instead of the source's own "
+                                        "(AM-2k/P3M validation and the AIM-500, SIM benchmarks are test).",
+                                        show_default="the source's own; train for folder"),
     image_dir: Optional[str] = typer.Option(None, help="folder only: sub-folder of images (default: image, images, img, original or fg)."),
     alpha_dir: Optional[str] = typer.Option(None, help="folder only: sub-folder of mattes (default: alpha, alphas, mask, matte or gt)."),
     foreground: bool = typer.Option(False, "--foreground/--photo", help="folder only: images are foregrounds (not photographs)."),
@@ -122,8 +124,12 @@ def ingest_cmd(
     if kind not in ENTITY_SOURCES:
         fail(f"unknown source {kind!r}; choose one of {', '.join(ENTITY_SOURCES)}.")
     source = ENTITY_SOURCES[kind]()
+    if split not in (None, "train", "test"):
+        fail(f"--split must be train or test, not {split!r}.")
     if kind == "folder":
-        source = dataclasses.replace(source, split=split, image_dir=image_dir, alpha_dir=alpha_dir, image_is_foreground=foreground, face_filter=True)
+        source = dataclasses.replace(source, split=split or "train", image_dir=image_dir, alpha_dir=alpha_dir, image_is_foreground=foreground, face_filter=True)
+    elif split:
+        source = dataclasses.replace(source, split_override=split)
     if face_filter is not None:
         source = dataclasses.replace(source, face_filter=face_filter)
     if soft_edges is not None:
@@ -239,6 +245,7 @@ def _check_style(style: str) -> None:
 def compose_cmd(
     split: str = typer.Option("train", help="Split to compose: train or test."),
     per_group: int = typer.Option(20, min=0, help="Images per group of 5 humans, 1 animal, 1 object (paper: 20 train, 10 test)."),
+    groups: Optional[int] = typer.Option(None, "--groups", min=1, help="Groups to deal the entities into (paper: 2110 train, 211 test); entities are duplicated to fill them 5:1:1.", show_default="the fewest that use every entity once"),
     extra: int = typer.Option(0, min=0, help="Extra images from entities and relationships drawn from all candidates (paper: 2,800 train, 390 test)."),
     out: Path = OUT,
     workers: int = WORKERS,
@@ -252,6 +259,7 @@ def compose_cmd(
     expression_style: str = EXPRESSION_STYLE,
     executor: str = typer.Option("local", help="local (--workers processes) or ray (pip install 'refmatte[ray]'); same output."),
     address: Optional[str] = typer.Option(None, help="ray only: address of the cluster (e.g. ray://head:10001); default a local Ray instance. OUT must be on a filesystem every node sees."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Plan only: print the counts (entities, groups, images per arrangement) and write nothing."),
 ) -> None:
     """Compose SPLIT from the annotated entities and backgrounds of OUT (paper 3.2).
 
@@ -275,10 +283,12 @@ def compose_cmd(
     if colour not in ("css3", "basic"):
         fail(f"--colour must be css3 or basic, not {colour!r}.")
     _check_style(expression_style)
-    opts = ComposeOptions(split=split, per_group=per_group, extra=extra, seed=seed, long_side=long_side,
+    opts = ComposeOptions(split=split, per_group=per_group, groups=groups, extra=extra, seed=seed, long_side=long_side,
                           min_category_size=min_category_size, ratios=r, overlap=o,
                           expressions_per_entity=expressions_per_entity, colour_style=colour,
                           expression_style=expression_style)
+    if dry_run:
+        return _print_plan(out, opts)
     columns = [TextColumn(f"compose [bold]{split}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
     try:
         with Progress(*columns, console=console, transient=True) as bar:
@@ -294,6 +304,33 @@ def compose_cmd(
     for line in s.failed[:SHOW_REJECTS]:
         console.print(f"  [yellow]{line}[/]", soft_wrap=True)
     console.print(f"wrote {s.manifest}")
+
+
+def _print_plan(out: Path, opts) -> None:
+    """compose --dry-run: the plan's counts as a table; nothing is written."""
+    from collections import Counter
+
+    from refmatte.compose.run import plan_from
+
+    try:
+        plan = plan_from(out, opts)[0]
+    except (ValueError, OSError) as e:
+        fail(str(e))
+    t = RichTable(title=f"compose --split {opts.split} --dry-run (nothing written)", title_justify="left")
+    t.add_column("what")
+    t.add_column("count", justify="right")
+    for s in ("human", "animal", "object"):
+        t.add_row(f"{s} entities: pool -> after duplication", f"{plan.pool[s]:,} -> {plan.balanced[s]:,}")
+    t.add_row("groups (5 humans, 1 animal, 1 object)", f"{plan.groups:,}")
+    arrangements = Counter(p.arrangement for p in plan.images)
+    for a in ("horizontal", "vertical", "depth"):
+        t.add_row(f"images {a}", f"{arrangements[a]:,}")
+    sizes = Counter(len(p.entity_ids) for p in plan.images)
+    for n in sorted(sizes):
+        t.add_row(f"images of {n} entities", f"{sizes[n]:,}")
+    t.add_row("images from groups / extra", f"{sum(p.group >= 0 for p in plan.images):,} / {sum(p.group < 0 for p in plan.images):,}")
+    t.add_row("images in total", f"{len(plan.images):,}")
+    console.print(t)
 
 
 @app.command("express")

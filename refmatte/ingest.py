@@ -136,6 +136,8 @@ def _ingest(table, source, root, out, opts, workers, labels, progress) -> Summar
     prefix = f"{table.name}-{source.name}-"
 
     items = source.scan(root)
+    if source.split_override:
+        items = [replace(it, split=source.split_override) for it in items]
     if labels:
         items = [replace(it, label=label_for(it, labels)) for it in items]
     config = opts.config_hash(source.name, source.image_is_foreground, source.face_filter, source.soft_edges)

@@ -106,3 +106,25 @@ def test_levi_hassner_backend_names_the_missing_caffe_file(tmp_path):
         ann.prepare()
     with pytest.raises(WeightsMissing, match="needs --age-gender-models DIR"):
         PeopleAnnotator(tmp_path, "levi-hassner", None).prepare()
+
+
+def test_the_detector_sees_its_own_input_size_not_a_6_mp_original():
+    import numpy as np
+
+    from refmatte.annotate.detector import build_model, detect, model_input_size
+
+    model = build_model("tiny", min_score=0.0, size=128).eval()
+    seen = []
+    inner = model.forward
+    model.forward = lambda images, *a, **k: (seen.extend(tuple(t.shape) for t in images), inner(images, *a, **k))[1]
+    big = np.random.default_rng(0).integers(0, 256, (3000, 2000, 3), dtype=np.uint8)  # 6 MP
+    alpha = np.zeros((3000, 2000), np.uint8)
+    alpha[500:2500, 400:1600] = 255
+    assert model_input_size(3000, 2000, model) == (128, 85)
+    found = detect(model, [big], [alpha])
+    assert seen == [(3, 128, 85)]  # what reached the model; masks come back at this size too
+    assert found[0] is None or 0 <= found[0].iou <= 1
+    assert detect(model, [big], [alpha], allowed=[set()]) == [None]  # a super-category no label is of
+    from refmatte.annotate.category import coco_labels_of
+
+    assert "person" in coco_labels_of("human") and "cat" not in coco_labels_of("human") and coco_labels_of(None) is None

@@ -3,8 +3,10 @@
 - hand: ``<out>/hand_labels.csv`` (see :mod:`refmatte.annotate.hand`) wins over all;
 - source: the dataset's own label when it is a vocabulary name or alias (SIM classes,
   ``--labels`` files, the sample pool's ground truth);
-- detector: Mask R-CNN on the entity over grey; the detection whose mask best matches the
-  alpha (score x IoU) gives a COCO label, mapped to the vocabulary. Confidence below
+- detector: Mask R-CNN on the entity over grey, brought to the model's input size; the
+  detection whose mask best matches the alpha (score x IoU) gives a COCO label, mapped to
+  the vocabulary. When the source states the super-category (P3M: human, AM-2k: animal),
+  only labels of that super-category are considered. Confidence below
   ``REVIEW_BELOW``, an unmapped label or no detection sets ``needs_review``.
 
 Without detector weights the entities that would need the detector are marked
@@ -21,8 +23,16 @@ from refmatte.annotate.hand import read_hand_labels
 from refmatte.imaging import read_rgba
 from refmatte.vocabulary import from_coco, lookup, vocabulary, vocabulary_hash
 
-VERSION = 1
+VERSION = 2  # 2: the detector sees the model's input size and the source's super-category
 REVIEW_BELOW = 0.5  # detector confidence (score x IoU) below which a person should look
+
+
+def coco_labels_of(supercategory: str | None) -> set[str] | None:
+    """COCO labels whose vocabulary entry is of ``supercategory`` (a source that states it, such as
+    P3M's humans and AM-2k's animals, constrains the detector), or None for any."""
+    if supercategory is None:
+        return None
+    return {e.coco for e in vocabulary().values() if e.coco and e.supercategory == supercategory}
 
 
 class CategoryAnnotator(Annotator):
@@ -79,7 +89,8 @@ class CategoryAnnotator(Annotator):
                                   detector_label=None, needs_review=True)
         elif need:
             rgba = [read_rgba(out / rows[i]["rgba_path"]) for i in need]
-            found = det.detect(self.model, [det.over_neutral(x) for x in rgba], [x[..., 3] for x in rgba])
+            found = det.detect(self.model, [det.over_neutral(x) for x in rgba], [x[..., 3] for x in rgba],
+                               [coco_labels_of(rows[i].get("source_supercategory")) for i in need])
             for i, d in zip(need, found):
                 entry = from_coco(d.label) if d else None
                 results[i] = dict(

@@ -24,6 +24,7 @@ ARRANGEMENTS = ("horizontal", "vertical", "depth")  # left/right, top/bottom, in
 class ComposeOptions:
     split: str = "train"
     per_group: int = 20  # images per group (paper: 20 train, 10 test)
+    groups: int | None = None  # groups of 5 humans, 1 animal, 1 object; None: the fewest that use every entity
     extra: int = 0  # images drawn from all candidates at random (paper: 2,800 train, 390 test)
     seed: int = 0
     min_category_size: int = 5  # categories with fewer entities (all splits) are long-tail: moved to train
@@ -76,9 +77,24 @@ class Plan:
     balanced: dict[str, int] = field(default_factory=dict)  # super-category -> after duplication
 
 
-def _balanced(ids_by_super: dict[str, list[str]], rng: np.random.Generator) -> tuple[int, dict[str, list[str]]]:
-    """Duplicate entities so each super-category fills its share of G groups (5:1:1)."""
-    groups = max(math.ceil(len(ids_by_super[s]) / GROUP_SHAPE[s]) for s in SUPERS)
+def fewest_groups(sizes: dict[str, int]) -> int:
+    """Groups needed for every entity to appear once: max(humans / 5, animals, objects), rounded up."""
+    return max(math.ceil(sizes[s] / GROUP_SHAPE[s]) for s in SUPERS)
+
+
+def _balanced(ids_by_super: dict[str, list[str]], rng: np.random.Generator,
+              groups: int | None = None) -> tuple[int, dict[str, list[str]]]:
+    """Duplicate entities so each super-category fills its share of G groups (5:1:1).
+
+    G is ``groups`` (the paper's train split: 2,110, i.e. 10,550 : 2,110 : 2,110 after
+    duplication), or the fewest that use every entity once.
+    """
+    fewest = fewest_groups({s: len(v) for s, v in ids_by_super.items()})
+    if groups is not None and groups < fewest:
+        sizes = ", ".join(f"{len(ids_by_super[s])} {s}" for s in SUPERS)
+        raise ValueError(f"--groups {groups} would leave entities out: {sizes} need at least {fewest} groups of "
+                         "5 humans, 1 animal and 1 object.")
+    groups = groups or fewest
     out = {}
     for s in SUPERS:
         ids = list(ids_by_super[s])
@@ -105,7 +121,7 @@ def plan_split(entities: list[dict], backgrounds: list[dict], opts: ComposeOptio
     if missing:
         raise ValueError(f"split {opts.split} has no {' or '.join(missing)} entities to compose (annotate categories first, or lower --min-category-size).")
     rng = np.random.default_rng(derive_seed(opts.seed, opts.split, "balance"))
-    groups, balanced = _balanced(by_super, rng)
+    groups, balanced = _balanced(by_super, rng, opts.groups)
     plan = Plan(groups=groups, pool={s: len(v) for s, v in by_super.items()}, balanced={s: len(v) for s, v in balanced.items()})
     members = []
     for g in range(groups):

@@ -51,8 +51,8 @@ def task_key(task: "Task") -> str:
     import json
 
     o = task.opts.as_dict()
-    for k in ("split", "per_group", "extra", "min_category_size", "ratios", "expressions_per_entity", "colour_style",
-              "expression_style"):  # not pixels
+    for k in ("split", "per_group", "groups", "extra", "min_category_size", "ratios", "expressions_per_entity",
+              "colour_style", "expression_style"):  # not pixels
         o.pop(k)
     p = task.plan
     blob = [VERSION, o, p.seed, p.arrangement, list(p.entity_ids), p.background_id,

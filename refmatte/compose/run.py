@@ -170,6 +170,23 @@ def finish_commit(out: Path, split: str) -> int:
     return removed
 
 
+def plan_from(out: Path, opts: ComposeOptions) -> tuple[Plan, list[dict], list[dict], int]:
+    """(plan, kept annotated entities, kept backgrounds, entities left out for want of a category)
+    read from ``out``'s manifests; writes nothing (``refmatte compose --dry-run`` stops here)."""
+    for table in (ENTITIES, BACKGROUNDS):
+        if not table.path(out).is_file():
+            raise ValueError(f"{table.path(out)} not found; run `refmatte ingest`/`refmatte backgrounds` and `refmatte annotate` into {out} first.")
+    entities = [r for r in read_rows(ENTITIES.path(out), ENTITY_SCHEMA) if r["reject_reason"] is None]
+    unannotated = sum(r["supercategory"] is None for r in entities)
+    if unannotated == len(entities):
+        raise ValueError(f"no entity of {ENTITIES.path(out)} has a category yet; run `refmatte annotate --out {out}` first.")
+    entities = [r for r in entities if r["supercategory"] is not None]  # the rest need review before composing
+    for e in entities:  # caches are read through these paths: they belong to the folder
+        inside(out, e["rgba_path"] or "", f"{ENTITIES.path(out).name} row {e['entity_id']}, rgba_path")
+    backgrounds = [r for r in read_rows(BACKGROUNDS.path(out), BACKGROUND_SCHEMA) if r["reject_reason"] is None]
+    return plan_split(entities, backgrounds, opts), entities, backgrounds, unannotated
+
+
 def check_committed(manifest: Path) -> None:
     """ValueError when a compose of ``manifest``'s split was killed while committing (its files are mixed)."""
     manifest = Path(manifest)
@@ -242,16 +259,8 @@ def compose(
         finish_commit(out, split)  # a run killed while committing: finish its commit first
 
         # --- plan
-        entities = [r for r in read_rows(ENTITIES.path(out), ENTITY_SCHEMA) if r["reject_reason"] is None]
-        unannotated = [r["entity_id"] for r in entities if r["supercategory"] is None]
-        if len(unannotated) == len(entities):
-            raise ValueError(f"no entity of {ENTITIES.path(out)} has a category yet; run `refmatte annotate --out {out}` first.")
-        entities = [r for r in entities if r["supercategory"] is not None]  # the rest need review before composing
-        for e in entities:  # caches are read through these paths: they belong to the folder
-            inside(out, e["rgba_path"] or "", f"{ENTITIES.path(out).name} row {e['entity_id']}, rgba_path")
-        backgrounds = [r for r in read_rows(BACKGROUNDS.path(out), BACKGROUND_SCHEMA) if r["reject_reason"] is None]
-        plan = plan_split(entities, backgrounds, opts)
-        summary = ComposeSummary(manifest, plan, unannotated=len(unannotated))
+        plan, entities, backgrounds, unannotated = plan_from(out, opts)
+        summary = ComposeSummary(manifest, plan, unannotated=unannotated)
         by_id = {e["entity_id"]: e for e in entities}
         bg_by_id = {b["background_id"]: b for b in backgrounds}
         all_tasks = [Task(p, tuple(by_id[i] for i in p.entity_ids), bg_by_id[p.background_id], str(out.resolve()), opts)

@@ -59,6 +59,8 @@ class Source:
     default_root: Path | None = None
     # Default of --min-side for this source when it differs from the paper's (small sample art).
     min_side: int | None = None
+    # Every item's split, instead of the dataset's own (ingest --split): AIM-500 as training data.
+    split_override: str | None = None
 
     def scan(self, root: Path) -> list[SourceItem]:  # pragma: no cover - abstract
         raise NotImplementedError

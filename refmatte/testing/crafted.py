@@ -41,3 +41,31 @@ def folder_source(root: Path, names=("a", "b"), size=(48, 64)) -> Path:
         Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(root / "image" / f"{n}.png")
         Image.fromarray(soft_alpha(*size)).save(root / "alpha" / f"{n}.png")
     return root
+
+
+# The paper's entity pool (3.3): humans, animals, objects per split, before duplication.
+PAPER_POOL = {"train": {"human": 9186, "animal": 1800, "object": 813}, "test": {"human": 977, "animal": 200, "object": 211}}
+
+
+def paper_manifests(out: Path, pool: dict = PAPER_POOL, categories: int = 230, backgrounds: int = 100) -> Path:
+    """``out/entities.parquet`` and ``backgrounds.parquet`` with the paper's pool sizes: rows as
+    ingest and annotate write them (no pixels: for planning, ``compose --dry-run``)."""
+    from refmatte.ingest import write_rows
+    from refmatte.schema import BACKGROUND_SCHEMA, ENTITY_SCHEMA
+
+    out.mkdir(parents=True, exist_ok=True)
+    common = dict(source="folder", source_fingerprint="-", config_hash="-", input_fixes=[])
+    entities = []
+    for split, sizes in pool.items():
+        for supercategory, n in sizes.items():
+            for i in range(n):
+                key = f"{split}/{supercategory}/{i:05d}.png"
+                entities.append(dict(common, entity_id=f"folder-{split[:2]}{supercategory[:2]}{i:06d}", source_key=key,
+                                     source_split=split, image_is_foreground=True, supercategory=supercategory,
+                                     category=f"{supercategory}-{i % (categories // 3)}",
+                                     rgba_path=f"cache/rgba/{split}-{supercategory}-{i}.png"))
+    write_rows(out / "entities.parquet", entities, ENTITY_SCHEMA, "entity_id")
+    bgs = [dict(common, background_id=f"folder-bg{split[:2]}{i:05d}", source_key=f"{split}/{i}.jpg", source_split=split)
+           for split in pool for i in range(backgrounds)]
+    write_rows(out / "backgrounds.parquet", bgs, BACKGROUND_SCHEMA, "background_id")
+    return out
