@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -37,9 +38,22 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
-          max_pixels: Optional[int] = MAX_PIXELS) -> None:
+          max_pixels: Optional[int] = MAX_PIXELS,
+          vocabulary: Optional[Path] = typer.Option(
+              None, "--vocabulary", envvar="REFMATTE_VOCABULARY", help="A CSV (name,supercategory[,coco,aliases]) of "
+              "category names to add to the shipped vocabulary, or aliases of shipped names (e.g. a dataset's own class "
+              "words). Give it before the command: refmatte --vocabulary my.csv annotate ...")) -> None:
     """RefMatte synthesis toolkit (Li et al., Referring Image Matting, section 3)."""
     apply_max_pixels(max_pixels)
+    if vocabulary is not None:
+        from refmatte.vocabulary import VOCABULARY_ENV, VocabularyError
+        from refmatte.vocabulary import vocabulary as read_vocabulary
+
+        os.environ[VOCABULARY_ENV] = str(vocabulary.resolve())  # for this process and its workers
+        try:
+            read_vocabulary()
+        except VocabularyError as e:
+            fail(str(e))
 
 
 def run_ingest(table: Table, source: Source, path: Path, out: Path, opts: IngestOptions, workers: int, labels=None) -> Summary:

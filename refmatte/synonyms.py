@@ -99,7 +99,7 @@ def wordnet_synonyms(name: str, supercategory: str, wn) -> list[str]:
 def read_overrides() -> list[dict]:
     text = resources.files("refmatte").joinpath(OVERRIDES).read_text(encoding="utf-8")
     rows = list(csv.DictReader(io.StringIO(text)))
-    names = vocabulary()
+    names = vocabulary(extra=False)
     for r in rows:
         if r["name"] not in names or r["action"] not in ("add", "reject"):
             raise ValueError(f"{OVERRIDES}: bad row {r} (name must be in the vocabulary, action add or reject).")
@@ -109,7 +109,7 @@ def read_overrides() -> list[dict]:
 def build_table(wn=None) -> dict[str, list[str]]:
     """Synonyms of every vocabulary name, WordNet then overrides."""
     wn = wn or wordnet()
-    table = {name: wordnet_synonyms(name, e.supercategory, wn) for name, e in vocabulary().items()}
+    table = {name: wordnet_synonyms(name, e.supercategory, wn) for name, e in vocabulary(extra=False).items()}
     for r in read_overrides():
         words = table[r["name"]]
         if r["action"] == "reject" and r["synonym"] in words:

@@ -32,7 +32,7 @@ def _read(name: str) -> list[dict]:
 
 
 def read_overrides() -> list[dict]:
-    names = vocabulary()
+    names = vocabulary(extra=False)
     rows = _read(OVERRIDES)
     for r in rows:
         if r["name"] not in names or r["broader"] not in names or r["action"] not in ("add", "reject"):
@@ -59,7 +59,7 @@ def build_taxonomy(wn=None) -> dict[str, list[str]]:
 
     wn = wn or wordnet()
     senses = {}
-    for name, e in vocabulary().items():
+    for name, e in vocabulary(extra=False).items():
         synsets = [s for s in wn.synsets(name.replace(" ", "_"), pos=wn.NOUN) if s.lexname() in SENSE_FILES[e.supercategory]]
         senses[name] = synsets[0] if synsets else None
     by_sense: dict[object, set[str]] = {}

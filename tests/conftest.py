@@ -70,3 +70,4 @@ def _pixel_cap_per_test(monkeypatch):
     from refmatte.imaging import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
 
     monkeypatch.setenv(MAX_PIXELS_ENV, str(DEFAULT_MAX_PIXELS))
+    monkeypatch.delenv("REFMATTE_VOCABULARY", raising=False)  # likewise `--vocabulary`

@@ -80,3 +80,35 @@ def test_any_source_can_be_put_in_another_split_without_reprocessing(demo, tmp_p
     assert r.exit_code == 0 and (pd.read_parquet(m / "entities.parquet").set_index("entity_id").source_split == own).all()
     message = one_sentence(runner.invoke(app, ["ingest", "sample", "--out", str(m), "--split", "val"]))
     assert "--split must be train or test, not 'val'" in message
+
+
+def test_a_vocabulary_file_adds_names_without_touching_the_installed_one(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from refmatte.testing.crafted import folder_source
+    from refmatte.vocabulary import lookup, vocabulary
+
+    shipped = len(vocabulary())
+    extra = tmp_path / "mine.csv"
+    extra.write_text("name,supercategory,coco,aliases\naxolotl,animal,,mexican walking fish\ncat,animal,,moggy\n")
+    src, m = folder_source(tmp_path / "src", names=("a", "b")), tmp_path / "m"
+    labels = tmp_path / "labels.csv"  # the dataset's own words for its classes
+    labels.write_text("key,label\na,Mexican_Walking_Fish\nb,moggy\n")
+    env = {"COLUMNS": "200"}
+    r = runner.invoke(app, ["ingest", "folder", str(src), "--out", str(m), "--min-side", "16", "--no-face-filter",
+                            "--labels", str(labels)], env=env)
+    assert r.exit_code == 0, r.output
+    message = one_sentence(runner.invoke(app, ["--vocabulary", str(tmp_path / "missing.csv"), "annotate", "--out", str(m)], env=env))
+    assert "vocabulary file" in message and "missing.csv not found" in message
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,supercategory\ncat,object\n")
+    message = one_sentence(runner.invoke(app, ["--vocabulary", str(bad), "annotate", "--out", str(m)], env=env))
+    assert "bad.csv line 2: cat is already a animal in the vocabulary" in message
+    r = runner.invoke(app, ["--vocabulary", str(extra), "annotate", "--out", str(m), "--only", "category"], env=env)
+    assert r.exit_code == 0, r.output
+    e = pd.read_parquet(m / "entities.parquet").set_index("source_label")
+    assert e.loc["Mexican_Walking_Fish", "category"] == "axolotl" and e.loc["moggy", "category"] == "cat"
+    assert (e.supercategory == "animal").all() and (e.category_source == "source").all()
+    monkeypatch.setenv("REFMATTE_VOCABULARY", str(extra))  # as the command leaves it for its workers
+    assert lookup("mexican walking fish").name == "axolotl" and len(vocabulary()) == shipped + 1
+    assert len(vocabulary(extra=False)) == shipped  # the synonyms and taxonomy builders read only the shipped names
