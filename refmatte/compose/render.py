@@ -24,7 +24,7 @@ from refmatte.atomic import atomic_write_bytes
 from refmatte.compose.plan import ComposeOptions, ImagePlan
 from refmatte.imaging import read_rgb, read_rgba
 
-VERSION = 3  # bump when rendering or measuring changes: every image is redone (2: 16-bit resampling, 3: relations from boxes)
+VERSION = 4  # bump when rendering or measuring changes: every image is redone (2: 16-bit resampling, 3: relations from boxes, 4: size cache)
 
 
 class PlacementError(Exception):
@@ -79,26 +79,88 @@ def _background(row: dict, out: Path, long_side: int) -> np.ndarray:
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
 
 
-def _cutout(row: dict, out: Path) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+SIZE_CACHE = "cache/compose"  # entity cut-outs at the largest size compose can draw them (made once, reused)
+
+
+@dataclass
+class Cut:
+    """An entity's cut-out: its box in the entity's cached RGBA, the box's size there (all geometry
+    is planned on it), and its pixels: the box itself, or a size-cache copy no larger than compose
+    can ever draw it (``SIZE_CACHE_HEADROOM`` x ``fill[1]`` x the canvas short side), so a 6 MP
+    entity is not decoded for every image."""
+
+    box: tuple[int, int, int, int]
+    hw: tuple[int, int]
+    pixels: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (*self.hw, 4)
+
+
+def _size_cache_path(row: dict, out: Path, long: int) -> Path:
+    import hashlib
+
+    from refmatte.paths import safe_name
+
+    key = hashlib.sha1(f"{row['rgba_path']}|{row.get('source_fingerprint')}|{row.get('config_hash')}|{long}|"
+                       f"{SIZE_CACHE_VERSION}".encode()).hexdigest()[:12]
+    return out / SIZE_CACHE / f"{safe_name(row['entity_id'])}-{long}-{key}.png"
+
+
+SIZE_CACHE_VERSION = 1
+# The size cache holds twice the longest side compose can draw, so the second resampling is
+# always a >= 2x reduction: on a 3000 x 2000 textured entity the premultiplied colour then
+# differs from the full-resolution path by at most 12/255 per channel (mean 0.6/255), the alpha
+# by under 1/255 (tests/test_compose_scale.py); at 1x headroom it was 27/255.
+SIZE_CACHE_HEADROOM = 2.0
+
+
+def _cutout(row: dict, out: Path, long: int) -> Cut:
+    """The entity's :class:`Cut`, from the size cache when the box is longer than ``long`` px
+    (the cache file is made on first use: premultiplied area resampling, like :func:`_scaled`)."""
+    cached = _size_cache_path(row, out, long)
+    meta = cached.with_suffix(".json")
+    if meta.is_file() and cached.is_file():
+        import json
+
+        m = json.loads(meta.read_text())
+        return Cut(tuple(m["box"]), tuple(m["hw"]), read_rgba(cached))
     rgba = read_rgba(out / row["rgba_path"])
     x, y, w, h = cv2.boundingRect(np.ascontiguousarray(rgba[..., 3]))  # box of alpha > 0
-    return rgba[y:y + h, x:x + w], (x, y, x + w, y + h)
+    cut = Cut((x, y, x + w, y + h), (h, w), rgba[y:y + h, x:x + w])
+    if max(h, w) <= long:
+        return cut
+    import json
+
+    from refmatte.imaging import encode_rgba_png
+
+    colour, alpha = _scaled(cut, long / max(h, w))
+    a8 = np.clip(np.rint(alpha * 255.0), 0, 255).astype(np.uint8)
+    rgb8 = np.clip(np.rint(colour), 0, 255).astype(np.uint8)  # colour is on the 0-255 scale
+    atomic_write_bytes(cached, encode_rgba_png(rgb8, a8, 3))  # same bytes whoever writes it first
+    atomic_write_bytes(meta, json.dumps({"box": list(cut.box), "hw": list(cut.hw)}).encode())
+    return Cut(cut.box, cut.hw, np.dstack([rgb8, a8]))
 
 
-def _scaled(rgba: np.ndarray, s: float) -> tuple[np.ndarray, np.ndarray]:
-    """Area-resampled straight colour and alpha (premultiplied while resampling: no fringes).
+def _scaled(cut: Cut, s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Straight colour and alpha of ``cut`` at ``s`` times its box size, area-resampled from its
+    pixels (premultiplied while resampling: no fringes).
 
     The premultiplied product is formed exactly in 16 bits (cv2.multiply) and resampled
     there, so only the small result is converted to float.
     """
-    h, w = rgba.shape[:2]
+    h, w = cut.hw
     size = (max(1, round(w * s)), max(1, round(h * s)))
+    rgba = cut.pixels
     a8 = np.ascontiguousarray(rgba[..., 3])
     pre = cv2.multiply(np.ascontiguousarray(rgba[..., :3]), cv2.merge([a8, a8, a8]), dtype=cv2.CV_16U)  # rgb * alpha, <= 65025
     a16 = a8.astype(np.uint16)
-    if s < 1.0:
-        pre = cv2.resize(pre, size, interpolation=cv2.INTER_AREA)
-        a16 = cv2.resize(a16 * np.uint16(257), size, interpolation=cv2.INTER_AREA)
+    if size != (rgba.shape[1], rgba.shape[0]):
+        shrink = size[0] <= rgba.shape[1] and size[1] <= rgba.shape[0]
+        how = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR  # larger only by rounding a cached copy
+        pre = cv2.resize(pre, size, interpolation=how)
+        a16 = cv2.resize(a16 * np.uint16(257), size, interpolation=how)
         a = a16.astype(np.float32) * np.float32(1 / 65535.0)
     else:
         a = a16.astype(np.float32) * np.float32(1 / 255.0)
@@ -162,7 +224,7 @@ def _depth_placement(r, cuts, H, W, opts, shrink: float):
     return None
 
 
-def place(task: Task, H: int, W: int, cuts: list[np.ndarray]) -> list[tuple[float, int, int]]:
+def place(task: Task, H: int, W: int, cuts: list[Cut]) -> list[tuple[float, int, int]]:
     """(scale, x, y) per entity in plan order; :class:`PlacementError` after max_trials."""
     r = np.random.default_rng(task.plan.seed)
     opts, shrink = task.opts, 1.0
@@ -229,12 +291,13 @@ def render(task: Task) -> list[dict]:
     out, plan, opts = Path(task.out), task.plan, task.opts
     background = _background(task.background, out, opts.long_side)
     H, W = background.shape[:2]
-    cuts, boxes = zip(*(_cutout(e, out) for e in task.entities))
-    placed = place(task, H, W, list(cuts))
+    long = int(np.ceil(SIZE_CACHE_HEADROOM * opts.fill[1] * min(H, W)))  # twice the longest any entity is drawn
+    cuts = [_cutout(e, out, long) for e in task.entities]
+    placed = place(task, H, W, cuts)
     layers = []
-    for cut, box, (s, x, y) in zip(cuts, boxes, placed):
+    for cut, (s, x, y) in zip(cuts, placed):
         colour, alpha = _scaled(cut, s)
-        layers.append(Layer(box, s, x, y, colour, alpha))
+        layers.append(Layer(cut.box, s, x, y, colour, alpha))
     mattes = visible_mattes(layers, H, W)
     image = composite(background, layers, mattes)
 

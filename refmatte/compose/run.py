@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 
 from refmatte.atomic import atomic_path, exclusive, remove_stale_temps
 from refmatte.compose.plan import ComposeOptions, Plan, plan_split
-from refmatte.compose.render import ENTITY_ATTRIBUTES, PlacementError, Task, render, task_key
+from refmatte.compose.render import ENTITY_ATTRIBUTES, SIZE_CACHE, PlacementError, Task, render, task_key
 from refmatte.express.run import express_rows
 from refmatte.parallel import run_pool
 from refmatte.ingest import BACKGROUNDS, ENTITIES, FLUSH_SECONDS, PARTS_DIR, read_rows
@@ -252,7 +252,7 @@ def compose(
     with exclusive(out):
         remove_stale_temps(out)
         split = opts.split
-        for folder in (f"{STAGING_DIR}/{split}", f"images/{split}", f"mattes/{split}", PARTS_DIR):
+        for folder in (f"{STAGING_DIR}/{split}", f"images/{split}", f"mattes/{split}", PARTS_DIR, SIZE_CACHE):
             own_folder(out, folder)  # every folder compose writes in stays inside out, links included
         staging = out / STAGING_DIR / split
         manifest = out / f"{split}.parquet"
