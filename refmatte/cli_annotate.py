@@ -92,10 +92,14 @@ def synonyms_build(
         text = render_table(build_table())
     except (WordNetMissing, ValueError) as e:
         fail(str(e))
-    path = out or table_path()
+    _write_or_check(out or table_path(), text, check, "refmatte synonyms build")
+
+
+def _write_or_check(path: Path, text: str, check: bool, command: str) -> None:
+    """Write a rebuilt data table, or with ``check`` exit 1 when the committed one differs."""
     if check:
         same = path.is_file() and path.read_text() == text
-        console.print(f"{path} is up to date." if same else f"{path} differs from a rebuild: run `refmatte synonyms build`.")
+        console.print(f"{path} is up to date." if same else f"{path} differs from a rebuild: run `{command}`.")
         raise typer.Exit(0 if same else 1)
     atomic_write_bytes(path, text.encode())
     console.print(f"wrote {path}")
@@ -114,13 +118,7 @@ def synonyms_taxonomy(
         text = render_taxonomy(build_taxonomy())
     except (WordNetMissing, ValueError) as e:
         fail(str(e))
-    path = table_path()
-    if check:
-        same = path.is_file() and path.read_text() == text
-        console.print(f"{path} is up to date." if same else f"{path} differs from a rebuild: run `refmatte synonyms taxonomy`.")
-        raise typer.Exit(0 if same else 1)
-    atomic_write_bytes(path, text.encode())
-    console.print(f"wrote {path}")
+    _write_or_check(table_path(), text, check, "refmatte synonyms taxonomy")
 
 
 @synonyms_app.command("install-wordnet")

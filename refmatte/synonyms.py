@@ -119,10 +119,11 @@ def build_table(wn=None) -> dict[str, list[str]]:
     return table
 
 
-def render_table(table: dict[str, list[str]]) -> str:
+def render_table(table: dict[str, list[str]], column: str = "synonyms") -> str:
+    """``name,<column>`` CSV of a name -> words table, words joined by ";" (also the taxonomy's)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["name", "synonyms"])
+    w.writerow(["name", column])
     for name, words in table.items():
         w.writerow([name, ";".join(words)])
     return buf.getvalue()

@@ -74,12 +74,9 @@ def build_taxonomy(wn=None) -> dict[str, list[str]]:
 
 
 def render_taxonomy(table: dict[str, list[str]]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["name", "broader"])
-    for name, broader in table.items():
-        w.writerow([name, ";".join(broader)])
-    return buf.getvalue()
+    from refmatte.synonyms import render_table
+
+    return render_table(table, "broader")
 
 
 def table_path() -> Path:

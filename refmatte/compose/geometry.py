@@ -72,6 +72,12 @@ EXTREME_OF = {"left of": "leftmost", "right of": "rightmost", "above": "topmost"
               "in front of": "frontmost", "behind": "backmost"}
 
 
+def extremes(relations: list[dict], others: set[int]) -> list[str]:
+    """The extremes an entity holds: leftmost when it is left of every other entity (with a box), and so on."""
+    return [x for rel, x in EXTREME_OF.items()
+            if others and {r["other"] for r in relations if r["relation"] == rel} == others]
+
+
 def pair_relations(s: dict, t: dict, front_over_back: bool | None, W: int, H: int, margin: float) -> list[str]:
     """Relations of entity ``s`` to ``t`` (measured boxes ``bbox_*``); ``front_over_back``: True when
     s hides enough of t, False when t hides enough of s, None otherwise."""
@@ -112,8 +118,7 @@ def measure(mattes: list[np.ndarray], layers: list, margin: float) -> list[dict]
             depth = (i > j) if front else None  # drawn in slot order: the later one is in front
             relations += [dict(other=j, relation=r) for r in pair_relations(s, t, depth, W, H, margin)]
         others = {j for j in range(n) if j != i and stats[j]["bbox_x0"] is not None}
-        s["extremes"] = [x for rel, x in EXTREME_OF.items()
-                         if others and {r["other"] for r in relations if r["relation"] == rel} == others]
+        s["extremes"] = extremes(relations, others)
         s["relations"] = relations
     return stats
 
@@ -129,7 +134,5 @@ def remeasure(scene: list[dict], margin: float) -> list[dict]:
         rels = [dict(other=o["slot"], relation=rel) for o in scene if o["slot"] != r["slot"]
                 for rel in pair_relations(r, o, depth.get(o["slot"]), r["width"], r["height"], margin)]
         others = {o["slot"] for o in scene if o["slot"] != r["slot"] and o["bbox_x0"] is not None}
-        extremes = [x for rel, x in EXTREME_OF.items()
-                    if others and {v["other"] for v in rels if v["relation"] == rel} == others]
-        out.append(r | {"relations": rels, "extremes": extremes})
+        out.append(r | {"relations": rels, "extremes": extremes(rels, others)})
     return out
