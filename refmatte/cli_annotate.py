@@ -21,7 +21,7 @@ synonyms_app = typer.Typer(help="The reviewed category synonyms table (WordNet +
 
 
 def make_annotators(out: Path, only: list[str], detector_weights, detector_arch, detector_min_score, detector_size,
-                    age_gender_backend, age_gender_models, clip_model, clip_weights):
+                    age_gender_backend, age_gender_models, clip_model, clip_weights, device: str = "cpu"):
     from refmatte.annotate.category import CategoryAnnotator
     from refmatte.annotate.clothes import ClothesAnnotator
     from refmatte.annotate.color import ColorAnnotator
@@ -30,17 +30,17 @@ def make_annotators(out: Path, only: list[str], detector_weights, detector_arch,
     from refmatte.annotate.traits import TraitsAnnotator
 
     make = {
-        "category": lambda: CategoryAnnotator(out, detector_weights, detector_arch, detector_min_score, detector_size),
+        "category": lambda: CategoryAnnotator(out, detector_weights, detector_arch, detector_min_score, detector_size, device),
         "synonyms": SynonymsAnnotator,
         "color": ColorAnnotator,
         "traits": TraitsAnnotator,
         "people": lambda: PeopleAnnotator(out, age_gender_backend, age_gender_models),
-        "clothes": lambda: ClothesAnnotator(out, clip_model, clip_weights),
+        "clothes": lambda: ClothesAnnotator(out, clip_model, clip_weights, device),
     }
     return [make[name]() for name in ANNOTATORS if name in only]
 
 
-def run_annotate(out: Path, annotators) -> AnnotateSummary:
+def run_annotate(out: Path, annotators, workers: int = 1, executor: str = "local", address: str | None = None) -> AnnotateSummary:
     columns = [TextColumn("annotate [bold]{task.description}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=console, transient=True) as bar:
         tasks: dict[str, int] = {}
@@ -50,7 +50,7 @@ def run_annotate(out: Path, annotators) -> AnnotateSummary:
                 tasks[name] = bar.add_task(name, total=total)
             bar.update(tasks[name], completed=done, total=total)
 
-        return annotate(out, annotators, progress)
+        return annotate(out, annotators, progress, workers, executor, address)
 
 
 def print_annotate_summary(s: AnnotateSummary, annotators, rows: list[dict]) -> None:

@@ -234,3 +234,58 @@ def test_import_records_only_real_changes_and_can_withdraw_them(copy, tmp_path):
     runner.invoke(app, ["annotate", "--out", str(copy), "--only", "category"])
     e = pd.read_parquet(copy / "entities.parquet").set_index("entity_id")
     assert e.loc[eid, "category_source"] == "source" and e.loc[eid, "category"] == rows[0]["category"]
+
+
+def test_workers_and_ray_give_the_same_manifest_as_one_process(copy):
+    """The CPU annotators' batches go to worker processes; the result is a function of the row alone."""
+    import pyarrow.parquet as pq
+
+    from refmatte.annotate.people import PeopleAnnotator
+
+    columns = ["color_by", "color_name", "color_clusters", "traits_by", "matting_type", "people_by", "gender", "age_group"]
+    for c in columns:
+        forget(copy, c)
+    one = copy.parent / "one"
+    shutil.copytree(copy, one)
+
+    def made(folder, **kw):
+        color = ColorAnnotator()
+        color.batch_size = 5  # several batches, so several workers get some
+        annotate(folder, [color, TraitsAnnotator(), PeopleAnnotator(folder)], **kw)
+        return pq.read_table(folder / "entities.parquet").sort_by("entity_id")
+
+    assert made(copy, workers=2).equals(made(one, workers=1))
+    pytest.importorskip("ray", reason="pip install 'refmatte[ray]' (setup.sh installs it)")
+    ray_copy = copy.parent / "ray"
+    shutil.copytree(one, ray_copy)
+    for c in ("color_by", "color_name"):
+        forget(ray_copy, c)
+    assert made(ray_copy, workers=2, executor="ray").equals(made(one, workers=1))
+
+
+def test_a_worker_loads_its_own_models_never_a_pickled_one(copy):
+    import pickle
+
+    from refmatte.annotate.people import PeopleAnnotator
+
+    people = PeopleAnnotator(copy)
+    people.prepare()
+    clone = pickle.loads(pickle.dumps(people))
+    assert people.backend is not None and not hasattr(clone, "backend")
+    clone.prepare()
+    assert clone.provenance() == people.provenance()
+
+
+def test_device_is_checked_in_one_sentence(copy):
+    import torch
+
+    from refmatte.annotate.base import torch_device
+
+    assert torch_device("cpu") == "cpu" and torch_device(None) == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="not a device torch knows"):
+        torch_device("gpu0")
+    if not torch.cuda.is_available():
+        r = runner.invoke(app, ["annotate", "--out", str(copy), "--only", "color", "--device", "cuda"])
+        assert r.exit_code == 2 and "sees no CUDA GPU" in r.output and "use --device cpu" in r.output
+    r = runner.invoke(app, ["annotate", "--out", str(copy), "--only", "color", "--executor", "spark"])
+    assert r.exit_code == 2 and "unknown executor 'spark'; choose local or ray" in r.output

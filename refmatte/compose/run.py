@@ -31,7 +31,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -42,7 +42,7 @@ from refmatte.atomic import atomic_path, exclusive, remove_stale_temps
 from refmatte.compose.plan import ComposeOptions, Plan, plan_split
 from refmatte.compose.render import ENTITY_ATTRIBUTES, SIZE_CACHE, PlacementError, Task, render, task_key
 from refmatte.express.run import express_rows
-from refmatte.parallel import run_pool
+from refmatte.parallel import run_tasks
 from refmatte.ingest import BACKGROUNDS, ENTITIES, FLUSH_SECONDS, PARTS_DIR, read_rows
 from refmatte.paths import inside, own_folder
 from refmatte.schema import BACKGROUND_SCHEMA, COMPOSITE_SCHEMA, ENTITY_SCHEMA, conform
@@ -79,44 +79,6 @@ def _render_safe(task: Task) -> Outcome:
         return task.plan.image_id, None, str(e), True
     except Exception as e:  # a cache or background that broke since ingest, a full disk, ...
         return task.plan.image_id, None, f"{task.plan.image_id}: {type(e).__name__}: {e}", False
-
-
-def _run_ray(tasks: list[Task], workers: int, address: str | None) -> Iterator[Outcome]:
-    """The same per-image function on a Ray cluster (or a local Ray instance when no address).
-
-    Every node must see the manifest folder at the same path (a shared filesystem): the
-    tasks read the caches and write the images there, as local workers do.
-    """
-    try:
-        import ray
-    except ImportError:
-        raise ValueError("--executor ray needs Ray: pip install 'refmatte[ray]'.") from None
-    started = not ray.is_initialized()
-    if started:
-        from refmatte.imaging import MAX_PIXELS_ENV, max_pixels
-
-        kwargs = dict(address=address) if address else dict(num_cpus=max(1, workers), include_dashboard=False)
-        ray.init(log_to_driver=False, configure_logging=False, **kwargs,
-                 runtime_env={"env_vars": {MAX_PIXELS_ENV: str(max_pixels())}})  # the same pixel cap on every node
-    remote = ray.remote(num_cpus=1)(_render_safe)
-    try:
-        window = max(2, 4 * workers)  # bounded in-flight tasks: bounded memory on the driver
-        pending, queue = [], list(tasks)
-        while queue or pending:
-            while queue and len(pending) < window:
-                pending.append(remote.remote(queue.pop(0)))
-            ready, pending = ray.wait(pending, num_returns=1)
-            yield ray.get(ready[0])
-    finally:
-        if started:
-            ray.shutdown()
-
-
-def _run(tasks: list[Task], workers: int, executor: str = "local", address: str | None = None) -> Iterator[Outcome]:
-    if executor == "ray":
-        yield from _run_ray(tasks, workers, address)
-        return
-    yield from run_pool(tasks, _render_safe, workers)
 
 
 def _write(path: Path, rows: list[dict]) -> None:
@@ -303,7 +265,7 @@ def compose(
         pending, last, n = [], time.monotonic(), summary.reused
         if progress:
             progress(n, len(plan.images))
-        for image_id, image_rows, error, placement in _run(tasks, workers, executor, address):
+        for image_id, image_rows, error, placement in run_tasks(tasks, _render_safe, workers, executor, address):
             n += 1
             if error:
                 (summary.failed if placement else summary.errors).append(error)
