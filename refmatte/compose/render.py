@@ -170,6 +170,19 @@ def _scaled(cut: Cut, s: float) -> tuple[np.ndarray, np.ndarray]:
     return colour, np.clip(a, 0.0, 1.0)
 
 
+def _coverage(cut: Cut, s: float) -> np.ndarray:
+    """Where :func:`_scaled`'s alpha at scale ``s`` is above zero, from the alpha channel alone (the
+    same resampling, so the same pixels): placement retries never resample colour."""
+    h, w = cut.hw
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    a8 = cv2.extractChannel(cut.pixels, 3)
+    if size == (a8.shape[1], a8.shape[0]):
+        return a8 > 0
+    shrink = size[0] <= a8.shape[1] and size[1] <= a8.shape[0]
+    a16 = cv2.resize(a8.astype(np.uint16) * np.uint16(257), size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return a16 > 0
+
+
 def _scale_for(r: np.random.Generator, crop_hw: tuple[int, int], extent: float, opts: ComposeOptions, shrink: float) -> float:
     """A scale <= 1 giving the entity a size of U(fill) * extent along its longer side."""
     target = r.uniform(*opts.fill) * extent * shrink
@@ -202,12 +215,11 @@ def _depth_placement(r, cuts, H, W, opts, shrink: float):
     """Back entity anywhere; the front one where it hides opts.overlap of the back's area."""
     m = round(opts.margin * min(H, W))
     scaled = []
-    for c in cuts:
+    for c in cuts:  # geometry only: the coverage of the alpha at this scale, not the colour
         s = _scale_for(r, c.shape[:2], min(H, W), opts, shrink)
         s = min(s, (H - 2 * m) / c.shape[0], (W - 2 * m) / c.shape[1])
-        col, a = _scaled(c, s)
-        scaled.append((s, col, a))
-    (sb, _, ab), (sf, _, af) = scaled
+        scaled.append((s, _coverage(c, s)))
+    (sb, ab), (sf, af) = scaled
     hb, wb = ab.shape
     hf, wf = af.shape
     if hb > H - 2 * m or wb > W - 2 * m or hf > H - 2 * m or wf > W - 2 * m:
