@@ -171,6 +171,11 @@ def test_resume_with_accumulation_and_changed_options(demo, tmp_path):
 
     with pytest.raises(DataError, match=r"cannot resume from .*step-0000003.json: batch_size 2 -> 4"):
         train(_opts(demo, tmp_path / "b", 5, resume=True, accumulate=2, batch_size=4), log=lambda s: None)
+    # issue 16 said a new --lr or --model on --resume was ignored: both are refused, naming the change
+    with pytest.raises(DataError, match=r"cannot resume from .*: lr 0.0001 -> 0.001"):
+        train(_opts(demo, tmp_path / "b", 5, resume=True, accumulate=2, batch_size=2, lr=1e-3), log=lambda s: None)
+    with pytest.raises(DataError, match=r"cannot resume from .*: model 'tiny' -> 'ViT-B-16'"):
+        train(_opts(demo, tmp_path / "b", 5, resume=True, accumulate=2, batch_size=2, model="ViT-B-16"), log=lambda s: None)
 
 
 def test_training_skips_unreadable_files_and_says_so(demo, tmp_path):
