@@ -36,8 +36,12 @@ def train_cmd(
     setting: str = typer.Option("keyword", "--setting", help=SETTING_HELP),
     model: str = typer.Option("ViT-B-16", "--model", help="Architecture (clipmat list-models) or a JSON config file."),
     clip_weights: str = typer.Option(None, "--clip-weights", help="open_clip tag (e.g. openai: downloaded when online), "
-                                     "a local CLIP .pt/.safetensors file, or nothing for random weights."),
-    batch_size: int = typer.Option(12, "--batch-size", min=1, help="Images per step and process (paper: 12 for ViT-B/16)."),
+                                     "a local CLIP .pt/.safetensors file (OpenAI's TorchScript .pt files too), or nothing for random weights."),
+    quick_gelu: bool = typer.Option(None, "--quick-gelu/--no-quick-gelu", help="CLIP's activation; default: as the weights "
+                                    "say (QuickGELU for the openai tag and for OpenAI's TorchScript files, else GELU).",
+                                    show_default=False),
+    batch_size: int = typer.Option(None, "--batch-size", min=1, help="Images per step and process; default: the model "
+                                   "config's (paper: 12 for ViT-B/16, 4 for ViT-L/14).", show_default=False),
     accumulate: int = typer.Option(1, "--accumulate", min=1, help="Optimiser step every N batches (gradient accumulation)."),
     epochs: int = typer.Option(50, "--epochs", min=1, help="Passes over the manifest (paper: 50)."),
     max_steps: int = typer.Option(None, "--max-steps", help="Stop after this many optimiser steps."),
@@ -59,15 +63,17 @@ def train_cmd(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from clipmat.data import read_manifest
-    from clipmat.train import TrainOptions, train
+    from clipmat.train import TrainOptions, train, with_batch_size
 
-    opts = TrainOptions(manifest=str(manifest), out=str(out), setting=setting, model=model, clip_weights=clip_weights,
+    opts = TrainOptions(manifest=str(manifest), out=str(out), setting=setting, model=model, clip_weights=clip_weights, quick_gelu=quick_gelu,
                         batch_size=batch_size, accumulate=accumulate, epochs=epochs, max_steps=max_steps, lr=lr,
                         seed=seed, workers=workers, checkpoint_every=checkpoint_every,
                         val_manifest=str(val) if val else None, resume=resume, trimap_kernel=trimap_kernel,
                         device=device)
     world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
     try:
+        opts = with_batch_size(opts)
+        batch_size = opts.batch_size
         rows = len(read_manifest(manifest, setting))
         total = math.ceil(rows / (batch_size * world) / accumulate) * epochs
         total = min(total, max_steps) if max_steps else total

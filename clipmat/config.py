@@ -47,6 +47,7 @@ class ClipMatConfig:
     details_channels: tuple[int, ...] = (256, 128, 64, 32)  # details decoder widths per level, coarse to fine
     mde_image_channels: int = 16  # channels of MDE's 1x1 conv on the input image (paper 4.4)
     quick_gelu: bool = False  # QuickGELU activations, as OpenAI's CLIP weights were trained with
+    train_batch_size: int = 12  # default images per step and process of `clipmat train` (paper: 12 for B/16, 4 for L/14)
     mean: tuple[float, float, float] = OPENAI_MEAN  # per-channel input normalisation of the CLIP weights
     std: tuple[float, float, float] = OPENAI_STD
 

@@ -24,35 +24,49 @@ def alpha_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | No
     return (err * mask).sum() / (mask.sum() + 1.0)
 
 
-def _gaussian_kernel(channels: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    g = torch.tensor([math.exp(-(i * i) / 2.0) for i in range(-2, 3)], dtype=dtype, device=device)  # sigma 1
-    g = g / g.sum()
-    return torch.outer(g, g).expand(channels, 1, 5, 5).contiguous()
+KERNELS = ("gfm", "separable")
 
 
-def laplacian_pyramid(x: torch.Tensor, levels: int = 5) -> list[torch.Tensor]:
+def gaussian_kernel(channels: int, dtype: torch.dtype, device: torch.device, kind: str = "gfm") -> torch.Tensor:
+    """The pyramid's 5x5 blur (sigma 1), one per channel: (channels, 1, 5, 5).
+
+    ``gfm`` (default): GFM's and P3M's ``build_gauss_kernel``, entry (i, j) = g(i)^2 + g(j)^2 with
+    g(x) = exp(-(x - 2)^2 / 2), normalised to sum 1 (centre 0.113): what the authors trained with,
+    so our loss values match theirs. ``separable``: the textbook Gaussian g(i) g(j) (centre 0.162),
+    a true low-pass filter; it changes the loss by about 2 % and is kept for comparison.
+    """
+    if kind not in KERNELS:
+        raise ValueError(f"unknown Laplacian kernel {kind!r}; choose {' or '.join(KERNELS)}")
+    g = torch.tensor([math.exp(-(i * i) / 2.0) for i in range(-2, 3)], dtype=torch.float64)
+    k = (g[:, None] ** 2 + g[None, :] ** 2) if kind == "gfm" else torch.outer(g, g)
+    k = (k / k.sum()).to(dtype=dtype, device=device)
+    return k.expand(channels, 1, 5, 5).contiguous()
+
+
+def laplacian_pyramid(x: torch.Tensor, levels: int = 5, kernel: str = "gfm") -> list[torch.Tensor]:
     """``levels`` band-pass images (x - blur(x), then 2x2 average-pooled blur) and the low-pass rest.
 
-    GFM's pyramid: 5x5 Gaussian (sigma 1), replicate padding; levels stop early when an
-    image gets smaller than 2 pixels a side.
+    GFM's pyramid: 5x5 blur (:func:`gaussian_kernel`), replicate padding; levels stop early
+    when an image gets smaller than 2 pixels a side.
     """
-    kernel = _gaussian_kernel(x.shape[1], x.dtype, x.device)
+    weights = gaussian_kernel(x.shape[1], x.dtype, x.device, kernel)
     bands = []
     for _ in range(levels):
         if min(x.shape[-2:]) < 2:
             break
-        blurred = F.conv2d(F.pad(x, (2, 2, 2, 2), mode="replicate"), kernel, groups=x.shape[1])
+        blurred = F.conv2d(F.pad(x, (2, 2, 2, 2), mode="replicate"), weights, groups=x.shape[1])
         bands.append(x - blurred)
         x = F.avg_pool2d(blurred, 2)
     return bands + [x]
 
 
 def laplacian_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
-                   levels: int = 5) -> torch.Tensor:
+                   levels: int = 5, kernel: str = "gfm") -> torch.Tensor:
     """Sum over pyramid levels of the mean L1 difference; with ``mask``, both are masked first."""
     if mask is not None:
         pred, target = pred * mask, target * mask
-    return sum(F.l1_loss(a, b) for a, b in zip(laplacian_pyramid(pred, levels), laplacian_pyramid(target, levels)))
+    return sum(F.l1_loss(a, b) for a, b in zip(laplacian_pyramid(pred, levels, kernel),
+                                                laplacian_pyramid(target, levels, kernel)))
 
 
 def composition_loss(alpha: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
@@ -78,9 +92,9 @@ class ClipMatLoss(nn.Module):
     ``criterion(**model(image, tokens), target_alpha=a, target_trimap=t)``.
     """
 
-    def __init__(self, weights: LossWeights = LossWeights()):
+    def __init__(self, weights: LossWeights = LossWeights(), kernel: str = "gfm"):
         super().__init__()
-        self.weights = weights
+        self.weights, self.kernel = weights, kernel
 
     def forward(self, trimap_logits: torch.Tensor, details: torch.Tensor, alpha: torch.Tensor, *,
                 target_alpha: torch.Tensor, target_trimap: torch.Tensor, image: torch.Tensor | None = None,
@@ -96,9 +110,9 @@ class ClipMatLoss(nn.Module):
         terms = {
             "semantic": F.cross_entropy(trimap_logits, target_trimap),
             "details_alpha": alpha_loss(details, target_alpha, transition),
-            "details_laplacian": laplacian_loss(details, target_alpha, transition),
+            "details_laplacian": laplacian_loss(details, target_alpha, transition, kernel=self.kernel),
             "fused_alpha": alpha_loss(alpha, target_alpha),
-            "fused_laplacian": laplacian_loss(alpha, target_alpha),
+            "fused_laplacian": laplacian_loss(alpha, target_alpha, kernel=self.kernel),
         }
         total = (w.semantic * terms["semantic"] + w.details * (terms["details_alpha"] + terms["details_laplacian"])
                  + w.fused * (terms["fused_alpha"] + terms["fused_laplacian"]))

@@ -19,7 +19,7 @@ import json
 import os
 import time
 from datetime import timedelta
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +30,9 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from safetensors import SafetensorError
 
-from clipmat.build import build_model
+from clipmat.build import activation_note, build_model
 from clipmat.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from clipmat.config import ConfigError
+from clipmat.config import ConfigError, get_config
 from clipmat.data import DataError, MatteDataset, collate
 from clipmat.infer import model_predictor, score, scoring_inputs
 from clipmat.losses import ClipMatLoss
@@ -47,7 +47,8 @@ class TrainOptions:
     setting: str = "keyword"  # keyword | expression
     model: str = "ViT-B-16"  # registered architecture or JSON config
     clip_weights: str | None = None  # open_clip tag, CLIP weights file, or None (random)
-    batch_size: int = 12  # per process, per step
+    quick_gelu: bool | None = None  # None: as the weights say (clipmat.build.resolve_weights)
+    batch_size: int | None = None  # per process, per step; None: the model config's train_batch_size
     accumulate: int = 1  # optimiser step every N batches
     epochs: int = 50
     max_steps: int | None = None  # stop after this many optimiser steps (overrides epochs when reached)
@@ -144,7 +145,7 @@ def _load_optimizer(optimizer, path: Path, param_groups: list) -> None:
     optimizer.load_state_dict({"state": state, "param_groups": param_groups})
 
 
-RESUME_MUST_MATCH = ("manifest", "setting", "model", "lr", "batch_size", "accumulate", "seed", "trimap_kernel")
+RESUME_MUST_MATCH = ("manifest", "setting", "model", "lr", "batch_size", "accumulate", "seed", "trimap_kernel", "quick_gelu")
 
 
 def _check_resume(path: Path, state: dict, opts: TrainOptions, world: int) -> None:
@@ -212,12 +213,29 @@ def _check_trained(had_work: bool, trained: int, skipped: list[str], step: int, 
                         f"{opts.batch_size} in an epoch; lower it. No checkpoint was written")
 
 
+def with_batch_size(opts: TrainOptions) -> TrainOptions:
+    """``opts`` with the batch size given, else the interrupted run's (``resume``), else the model
+    config's default (12 for ViT-B/16, 4 for ViT-L/14)."""
+    if opts.batch_size is not None:
+        return opts
+    if opts.resume:
+        for path in sorted((Path(opts.out) / "checkpoints").glob("step-*.json"), reverse=True):
+            try:
+                size = json.loads(path.read_text())["options"]["batch_size"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # _load_resume says what is wrong with it
+            if type(size) is int and size > 0:
+                return replace(opts, batch_size=size)
+    return replace(opts, batch_size=get_config(opts.model).train_batch_size)
+
+
 def train(opts: TrainOptions, progress=None, log=print) -> Path:
     """Run training; returns the path of the final checkpoint (``out/final.safetensors``).
 
     The run folder is locked (rank 0 holds it under DDP): a second training into the same
     ``out`` is refused instead of interleaving its log and checkpoints.
     """
+    opts = with_batch_size(opts)
     if int(os.environ.get("RANK", "0")) == 0:
         with exclusive(opts.out):
             return _train(opts, progress, log)
@@ -251,7 +269,10 @@ def _train(opts: TrainOptions, progress, log) -> Path:
         if opts.resume and rank == 0:  # killed before its first checkpoint: its log starts over too
             _truncate_log(out / "log.jsonl", 0)
         state = {"step": 0, "epoch": 0, "batches_in_epoch": 0, "options": asdict(opts), "world_size": world}
-        model = build_model(opts.model, opts.clip_weights)
+        model = build_model(opts.model, opts.clip_weights, opts.quick_gelu)
+        note = activation_note(opts.clip_weights, opts.quick_gelu, model.config)
+        if note and rank == 0:
+            log(note)
     config = model.config
     model.to(device)
 

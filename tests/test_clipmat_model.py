@@ -43,7 +43,7 @@ def test_every_registered_config_builds_and_runs(name):
     torch.manual_seed(0)
     model = build_model(name).eval()
     c = model.config
-    assert model.image_encoder.grid == (c.image_size // model.image_encoder.patch,) * 2
+    assert model.image_encoder.grid == (-(-c.image_size // model.image_encoder.patch),) * 2  # whole patches, rounded up
     side = 4 * model.image_encoder.patch  # small input: positional embeddings are interpolated
     with torch.no_grad():
         out = model(torch.rand(1, 3, side, side), tokenize(["cat"], c.keyword_length))
@@ -122,18 +122,26 @@ def test_alpha_loss_values():
     assert alpha_loss(p, a, mask) == pytest.approx(1.0 / 3, abs=1e-5)  # (.5 + .5) / (2 + 1)
 
 
-def _reference_laplacian(p: np.ndarray, a: np.ndarray, levels: int = 5) -> float:
-    """The same pyramid written with OpenCV: Gaussian 5x5 sigma 1, replicate border, 2x2 mean."""
+def _reference_laplacian(p: np.ndarray, a: np.ndarray, kernel: np.ndarray, levels: int = 5) -> float:
+    """The same pyramid written with OpenCV: ``kernel``, replicate border, 2x2 mean."""
     import cv2
 
     total = 0.0
     for _ in range(levels):
-        bp = cv2.GaussianBlur(p, (5, 5), 1, borderType=cv2.BORDER_REPLICATE)
-        ba = cv2.GaussianBlur(a, (5, 5), 1, borderType=cv2.BORDER_REPLICATE)
+        bp = cv2.filter2D(p, -1, kernel, borderType=cv2.BORDER_REPLICATE)
+        ba = cv2.filter2D(a, -1, kernel, borderType=cv2.BORDER_REPLICATE)
         total += np.abs((p - bp) - (a - ba)).mean()
         p, a = cv2.resize(bp, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA), \
             cv2.resize(ba, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
     return total + np.abs(p - a).mean()
+
+
+def _gfm_kernel() -> np.ndarray:
+    """GFM's build_gauss_kernel(size=5, sigma=1), written from its definition: per axis a squared
+    Gaussian, the two summed (not multiplied), normalised."""
+    grid = np.float32(np.mgrid[0:5, 0:5].T)
+    kernel = np.sum(np.exp((grid - 2) ** 2 / -2.0) ** 2, axis=2)
+    return (kernel / kernel.sum()).astype(np.float32)
 
 
 def test_laplacian_loss_values():
@@ -142,10 +150,18 @@ def test_laplacian_loss_values():
     assert laplacian_loss(flat, flat + 0.5) == pytest.approx(0.5, abs=1e-5)  # only the low-pass rest differs
     rng = np.random.default_rng(0)
     p, a = rng.random((64, 64), dtype=np.float32), rng.random((64, 64), dtype=np.float32)
-    got = laplacian_loss(torch.from_numpy(p)[None, None], torch.from_numpy(a)[None, None])
-    assert got == pytest.approx(_reference_laplacian(p, a), abs=1e-5)
+    tp, ta = torch.from_numpy(p)[None, None], torch.from_numpy(a)[None, None]
+    k = _gfm_kernel()
+    assert k[2, 2] == pytest.approx(0.113, abs=1e-3) and k[0, 2] == pytest.approx(0.0575, abs=1e-3)
+    assert laplacian_loss(tp, ta) == pytest.approx(_reference_laplacian(p, a, k), abs=1e-5)  # GFM's, the default
+    import cv2
+
+    g = cv2.getGaussianKernel(5, 1).astype(np.float32)
+    separable = laplacian_loss(tp, ta, kernel="separable")
+    assert separable == pytest.approx(_reference_laplacian(p, a, g @ g.T), abs=1e-5)
+    assert separable != pytest.approx(laplacian_loss(tp, ta), rel=1e-3)
     zero = torch.zeros(1, 1, 64, 64)
-    assert laplacian_loss(torch.from_numpy(p)[None, None], torch.from_numpy(a)[None, None], zero) == 0
+    assert laplacian_loss(tp, ta, zero) == 0
 
 
 def test_composition_loss_value():
@@ -345,3 +361,60 @@ def test_checkpoint_carries_its_clip_architecture(tmp_path):
     assert loaded.config.clip_model.startswith("clipmat-saved-") and loaded.image_encoder.patch == 16
     image, tokens = _batch()
     assert torch.equal(model(image, tokens)["alpha"], loaded(image, tokens)["alpha"])
+
+
+def _activations(model) -> set[str]:
+    towers = [*model.image_encoder.transformer.modules(), *model.text_encoder.modules()]  # CLIP's, not our decoders'
+    return {type(m).__name__ for m in towers if type(m).__name__ in ("GELU", "QuickGELU")}
+
+
+def test_openai_torchscript_archive_and_state_dict_load_with_the_right_activation(tmp_path):
+    """OpenAI ships TorchScript archives (QuickGELU); a state dict is GELU unless told otherwise."""
+    import open_clip
+
+    from clipmat.build import activation_note, is_torchscript, register_clip_configs
+
+    register_clip_configs()
+    torch.manual_seed(0)
+    clip = open_clip.create_model("clipmat-tiny-clip", force_quick_gelu=True).eval()
+    archive = tmp_path / "ViT-tiny.pt"
+    torch.jit.script(clip).save(str(archive))  # what OpenAI's ViT-B-16.pt is: a scripted module
+    plain = tmp_path / "tiny-state.pt"
+    torch.save(clip.state_dict(), plain)
+    assert is_torchscript(archive) and not is_torchscript(plain)
+
+    from_archive = build_model("tiny", clip_weights=str(archive))
+    assert from_archive.config.quick_gelu and _activations(from_archive) == {"QuickGELU"}
+    theirs = clip.state_dict()
+    ours = {k.split("visual.", 1)[-1]: v for k, v in from_archive.state_dict().items() if "conv1.weight" in k}
+    assert torch.equal(next(iter(ours.values())), theirs["visual.conv1.weight"])  # the archive's tensors, not random ones
+    assert "TorchScript archive, OpenAI's release format: QuickGELU" in activation_note(str(archive), None, from_archive.config)
+
+    from_state = build_model("tiny", clip_weights=str(plain))
+    assert not from_state.config.quick_gelu and _activations(from_state) == {"GELU"}
+    assert "GELU activations assumed (pass --quick-gelu" in activation_note(str(plain), None, from_state.config)
+    told = build_model("tiny", clip_weights=str(plain), quick_gelu=True)
+    assert told.config.quick_gelu and _activations(told) == {"QuickGELU"}
+    overridden = build_model("tiny", clip_weights=str(archive), quick_gelu=False)
+    assert not overridden.config.quick_gelu and "as --no-quick-gelu says" in activation_note(str(archive), False, overridden.config)
+    path = save_checkpoint(from_archive, tmp_path / "m.safetensors")
+    assert load_checkpoint(path).config.quick_gelu  # recorded with the checkpoint
+
+
+def test_positional_embeddings_are_resized_once_to_the_padded_grid():
+    """ViT-L/14 at 512 px: the CLIP is built for 518 px (37 x 37 patches) and the input padded to it,
+    so the forward pass never interpolates positional embeddings."""
+    from clipmat.build import _clip_grid_size
+
+    l14 = get_config("ViT-L-14")
+    assert l14.image_size == 512 and _clip_grid_size(l14) == 518
+    assert _clip_grid_size(get_config("ViT-B-16")) == 512
+    odd = get_config("tiny").__class__(**{**get_config("tiny").to_dict(), "image_size": 60})  # patch 8: 64
+    model = build_model(odd).eval()
+    assert model.image_encoder.grid == (8, 8)
+    seen = []
+    real = model.image_encoder.positions
+    model.image_encoder.positions = lambda h, w: (seen.append((h, w)), real(h, w))[1]
+    with torch.no_grad():
+        model(torch.rand(1, 3, 60, 60), torch.zeros(1, odd.text_length("keyword"), dtype=torch.long))
+    assert seen == [(8, 8)]  # the grid the weights were resized to on load: positions() returns them as they are

@@ -171,6 +171,11 @@ def test_resume_with_accumulation_and_changed_options(demo, tmp_path):
 
     with pytest.raises(DataError, match=r"cannot resume from .*step-0000003.json: batch_size 2 -> 4"):
         train(_opts(demo, tmp_path / "b", 5, resume=True, accumulate=2, batch_size=4), log=lambda s: None)
+    from clipmat.train import with_batch_size
+
+    assert with_batch_size(_opts(demo, tmp_path / "b", 5, resume=True, batch_size=None)).batch_size == 2  # the run's own
+    assert with_batch_size(_opts(demo, tmp_path / "c", 5, batch_size=None, model="ViT-L-14")).batch_size == 4
+    assert with_batch_size(_opts(demo, tmp_path / "c", 5, batch_size=None, model="ViT-B-16")).batch_size == 12
     # issue 16 said a new --lr or --model on --resume was ignored: both are refused, naming the change
     with pytest.raises(DataError, match=r"cannot resume from .*: lr 0.0001 -> 0.001"):
         train(_opts(demo, tmp_path / "b", 5, resume=True, accumulate=2, batch_size=2, lr=1e-3), log=lambda s: None)
@@ -257,3 +262,21 @@ def test_demo_trains_and_predicts(demo):
     alpha = next((demo / "prediction").glob("*_alpha.png"))
     h, w = cv2.imread(str(alpha), cv2.IMREAD_GRAYSCALE).shape
     assert cv2.imread(str(picture)).shape == (h, 3 * w, 3)  # image | predicted | true
+
+
+def test_training_from_an_openai_style_archive_says_which_activation(demo, tmp_path):
+    import open_clip
+
+    from clipmat.build import register_clip_configs
+
+    register_clip_configs()
+    archive = tmp_path / "ViT-tiny.pt"
+    torch.jit.script(open_clip.create_model("clipmat-tiny-clip", force_quick_gelu=True).eval()).save(str(archive))
+    said = []
+    final = train(_opts(demo, tmp_path / "run", 1, clip_weights=str(archive)), log=said.append)
+    assert any("TorchScript archive, OpenAI's release format: QuickGELU" in s for s in said)
+    from clipmat.checkpoint import load_checkpoint
+
+    assert load_checkpoint(final).config.quick_gelu
+    r = runner.invoke(app, ["train", "--help"])
+    assert "--quick-gelu" in r.output and "--no-quick-gelu" in r.output
