@@ -40,6 +40,8 @@ def train_cmd(
     quick_gelu: bool = typer.Option(None, "--quick-gelu/--no-quick-gelu", help="CLIP's activation; default: as the weights "
                                     "say (QuickGELU for the openai tag and for OpenAI's TorchScript files, else GELU).",
                                     show_default=False),
+    ablate: str = typer.Option("", "--ablate", help="Table 3: modules to turn off, comma-separated: tsp, mde, "
+                               "pre-context, post-context (docs/ablations.md says what each means)."),
     batch_size: int = typer.Option(None, "--batch-size", min=1, help="Images per step and process; default: the model "
                                    "config's (paper: 12 for ViT-B/16, 4 for ViT-L/14).", show_default=False),
     accumulate: int = typer.Option(1, "--accumulate", min=1, help="Optimiser step every N batches (gradient accumulation)."),
@@ -66,6 +68,7 @@ def train_cmd(
     from clipmat.train import TrainOptions, train, with_batch_size
 
     opts = TrainOptions(manifest=str(manifest), out=str(out), setting=setting, model=model, clip_weights=clip_weights, quick_gelu=quick_gelu,
+                        ablate=tuple(a.strip() for a in ablate.split(",") if a.strip()),
                         batch_size=batch_size, accumulate=accumulate, epochs=epochs, max_steps=max_steps, lr=lr,
                         seed=seed, workers=workers, checkpoint_every=checkpoint_every,
                         val_manifest=str(val) if val else None, resume=resume, trimap_kernel=trimap_kernel,
@@ -95,19 +98,22 @@ def _results_path(csv: Path, inputs: dict[str, Path]) -> Path:
     return csv
 
 
-def _report(scored, setting: str, manifest: Path, csv: Path, what: str) -> None:
+def _report(scored, setting: str, manifest: Path, csv: Path, what: str, region: str = "whole") -> None:
     """Per-entity CSV and summary JSON (atomically), the table; exit 1 when no entity could be scored."""
     from rich.table import Table
 
-    from clipmat.metrics import PROTOCOL
+    from clipmat.metrics import protocol
     from refmatte.atomic import atomic_path
+
+    said = protocol(region)
 
     summary = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in scored.summary().items()}
     try:
         with atomic_path(csv) as tmp:
             scored.table.to_csv(tmp, index=False)
         with atomic_path(csv.with_suffix(".json")) as tmp:  # strict JSON: an undefined mean is null, never NaN
-            tmp.write_text(json.dumps({"setting": setting, "manifest": str(manifest), **summary, "protocol": PROTOCOL},
+            tmp.write_text(json.dumps({"setting": setting, "manifest": str(manifest), **summary, "region": region,
+                                       "protocol": said},
                                       allow_nan=False))
     except OSError as e:
         fail(f"cannot write {csv} ({e.strerror}); give a writable --csv")
@@ -115,7 +121,7 @@ def _report(scored, setting: str, manifest: Path, csv: Path, what: str) -> None:
     for k, v in summary.items():
         table.add_row(k, f"{v:.4f}" if isinstance(v, float) else "-" if v is None else str(v))
     console.print(table)
-    console.print(f"protocol: {PROTOCOL}; referring accuracy: share of entities whose prediction overlaps "
+    console.print(f"protocol: {said}; referring accuracy: share of entities whose prediction overlaps "
                   "their own matte (soft IoU) more than any other entity's in the image", soft_wrap=True)
     if scored.skipped:
         console.print(f"[yellow]{len(scored.skipped)} entities skipped[/]; first: {scored.skipped[0]}", soft_wrap=True)
@@ -137,6 +143,16 @@ def _metrics_option(value: str) -> tuple[str, ...]:
 
 
 METRICS_OPTION = typer.Option("sad,mse,mad,grad,conn", "--metrics", help="Comma-separated: sad, mse, mad, grad, conn.")
+REGION_OPTION = typer.Option("whole", "--region", help="whole: every pixel (the paper's protocol); unknown: the "
+                             "transition band of a trimap made from the true matte (ViTMatte's, Matte-Anything's).")
+
+
+def _region_option(value: str) -> str:
+    from clipmat.metrics import REGIONS
+
+    if value not in REGIONS:
+        raise typer.BadParameter(f"unknown region {value!r}; choose {' or '.join(REGIONS)}")
+    return value
 
 
 def eval_cmd(
@@ -147,6 +163,7 @@ def eval_cmd(
                          "(default: next to the checkpoint)."),
     long_side: int = typer.Option(None, "--long-side", help="Inference long side, snapped to 32 (default: model input size)."),
     metrics: str = METRICS_OPTION,
+    region: str = REGION_OPTION,
     device: str = typer.Option(None, "--device", help="Default: cuda when available."),
 ) -> None:
     """Evaluate a checkpoint: SAD, MSE, MAD, Grad, Conn per entity at the original resolution, averaged."""
@@ -156,19 +173,19 @@ def eval_cmd(
     from clipmat import load_checkpoint
     from clipmat.infer import model_predictor, score, scoring_inputs
 
-    which = _metrics_option(metrics)
-    csv = _results_path(csv or checkpoint.with_name(f"eval-{manifest.stem}-{setting}.csv"),
+    which, region = _metrics_option(metrics), _region_option(region)
+    csv = _results_path(csv or checkpoint.with_name(f"eval-{manifest.stem}-{setting}{'' if region == 'whole' else '-' + region}.csv"),
                         {"checkpoint": checkpoint, "manifest": manifest})
     try:
         model = load_checkpoint(checkpoint, device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        rows, everyone, texts = scoring_inputs(manifest, setting)
+        rows, everyone, texts = scoring_inputs(manifest, setting, model.config.pre_context)
         with Progress(console=console) as bar:
             task = bar.add_task("eval", total=len(rows))
             scored = score(rows, everyone, model_predictor(model, setting, long_side), texts, which,
-                           progress=lambda n: bar.advance(task, n))
+                           progress=lambda n: bar.advance(task, n), region=region)
     except _errors() as e:
         fail(str(e))
-    _report(scored, setting, manifest, csv, f"CLIPMat {checkpoint.name}")
+    _report(scored, setting, manifest, csv, f"CLIPMat {checkpoint.name}", region)
 
 
 def score_cmd(
@@ -179,20 +196,22 @@ def score_cmd(
     csv: Path = typer.Option(None, "--csv", help="Per-entity results, a .csv; the summary goes to the .json beside "
                          "it (default: PREDICTIONS/../score-<manifest>.csv)."),
     metrics: str = METRICS_OPTION,
+    region: str = REGION_OPTION,
 ) -> None:
     """Score predictions of any method with the same metrics and protocol as clipmat eval."""
     from clipmat.infer import png_predictor, score, scoring_inputs
 
-    which = _metrics_option(metrics)
+    which, region = _metrics_option(metrics), _region_option(region)
     if not predictions.is_dir():
         fail(f"predictions folder {predictions} does not exist")
-    csv = _results_path(csv or predictions.parent / f"score-{manifest.stem}-{setting}.csv", {"manifest": manifest})
+    csv = _results_path(csv or predictions.parent / f"score-{manifest.stem}-{setting}{'' if region == 'whole' else '-' + region}.csv",
+                        {"manifest": manifest})
     try:
         rows, everyone, texts = scoring_inputs(manifest, setting)
-        scored = score(rows, everyone, png_predictor(predictions), texts, which)
+        scored = score(rows, everyone, png_predictor(predictions), texts, which, region=region)
     except _errors() as e:
         fail(str(e))
-    _report(scored, setting, manifest, csv, f"predictions in {predictions}")
+    _report(scored, setting, manifest, csv, f"predictions in {predictions}", region)
 
 
 def predict_cmd(
@@ -234,9 +253,9 @@ def predict_cmd(
         bgr = read_cv2(image, cv2.IMREAD_COLOR, "image")
     except (ValueError, ImageReadError) as e:
         fail(str(e))
-    text = keyword_prompt(phrase) if setting == "keyword" else phrase
     try:
         model = load_checkpoint(checkpoint, device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        text = keyword_prompt(phrase, templates=model.config.pre_context) if setting == "keyword" else phrase
         length = model.config.text_length(setting)
         if token_count(text) > length:
             console.print(f"[yellow]note:[/] the {setting} text is {token_count(text)} tokens long; the model reads "

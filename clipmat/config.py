@@ -27,6 +27,9 @@ SIZE_LIMITS = {"image_size": 4096, "detail_blocks": 255, "keyword_length": 77, "
 CLIP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
+ABLATIONS = ("tsp", "mde", "pre-context", "post-context")  # Table 3's rows switch these off
+
+
 class ConfigError(ValueError):
     """A model config that cannot be read; the message names the file or name and the fix."""
 
@@ -47,6 +50,10 @@ class ClipMatConfig:
     details_channels: tuple[int, ...] = (256, 128, 64, 32)  # details decoder widths per level, coarse to fine
     mde_image_channels: int = 16  # channels of MDE's 1x1 conv on the input image (paper 4.4)
     quick_gelu: bool = False  # QuickGELU activations, as OpenAI's CLIP weights were trained with
+    # Table 3's ablations (clipmat train --ablate): False turns a module off, as docs/ablations.md says
+    tsp: bool = True  # off: the semantic decoder reads the last block's visual tokens through TSP's projections, no text
+    mde: bool = True  # off: the details decoder upsamples the last block's features alone
+    pre_context: bool = True  # off: a keyword is given bare, not in a matting template
     train_batch_size: int = 12  # default images per step and process of `clipmat train` (paper: 12 for B/16, 4 for L/14)
     mean: tuple[float, float, float] = OPENAI_MEAN  # per-channel input normalisation of the CLIP weights
     std: tuple[float, float, float] = OPENAI_STD
@@ -59,7 +66,8 @@ class ClipMatConfig:
             if not ok and not (kind is float and isinstance(value, int)):
                 raise ConfigError(f"model config {self.name}: {f.name} should be {kind.__name__}, got {value!r}")
         positive = [f.name for f in dataclasses.fields(self) if isinstance(getattr(self, f.name), int)
-                    and not isinstance(getattr(self, f.name), bool) and getattr(self, f.name) <= 0]
+                    and not isinstance(getattr(self, f.name), bool) and getattr(self, f.name) <= 0
+                    and not (f.name == "context_tokens" and getattr(self, f.name) == 0)]  # 0: post-context off
         if positive or not self.detail_blocks or min(self.detail_blocks) < 0:
             raise ConfigError(f"model config {self.name}: sizes must be positive and detail_blocks non-empty and "
                               f">= 0 (check {', '.join(positive) or 'detail_blocks'})")
@@ -83,6 +91,24 @@ class ClipMatConfig:
             if len(values) != 3 or not all(isinstance(v, (int, float)) and low <= v <= high for v in values):
                 raise ConfigError(f"model config {self.name}: {name} must be three numbers from {low:g} to {high:g} "
                                   f"(pixels are scaled to [0, 1]), got {list(values)}")
+
+    @property
+    def ablated(self) -> tuple[str, ...]:
+        """The modules turned off, by their --ablate names."""
+        off = dict(tsp=not self.tsp, mde=not self.mde, **{"pre-context": not self.pre_context,
+                                                           "post-context": self.context_tokens == 0})
+        return tuple(k for k in ABLATIONS if off[k])
+
+    def with_ablations(self, names: tuple[str, ...] | list[str]) -> "ClipMatConfig":
+        """This config with the modules in ``names`` (of :data:`ABLATIONS`) turned off."""
+        unknown = [n for n in names if n not in ABLATIONS]
+        if unknown:
+            raise ConfigError(f"unknown ablation {', '.join(unknown)}; choose from {', '.join(ABLATIONS)}")
+        changes = dict(tsp="tsp" not in names and self.tsp, mde="mde" not in names and self.mde,
+                       pre_context="pre-context" not in names and self.pre_context)
+        if "post-context" in names:
+            changes["context_tokens"] = 0
+        return dataclasses.replace(self, **changes)
 
     def text_length(self, setting: str) -> int:
         """Tokens of tokenised text for ``setting`` ('keyword' or 'expression'), before the context."""

@@ -130,10 +130,10 @@ def usable(rows: pd.DataFrame, setting: str | None) -> pd.DataFrame:
     return rows.reset_index(drop=True).copy()
 
 
-def eval_text(row: pd.Series, setting: str) -> str:
-    """The fixed text a row is evaluated with."""
+def eval_text(row: pd.Series, setting: str, templates: bool = True) -> str:
+    """The fixed text a row is evaluated with (``templates``: the model's pre-embedding context)."""
     if setting == "keyword":
-        return keyword_prompt(row.keyword)
+        return keyword_prompt(row.keyword, templates=templates)
     exprs = list(row.expressions)
     index = row.get("eval_expression")
     if index is None or pd.isna(index) or not 0 <= int(index) < len(exprs):
@@ -177,12 +177,12 @@ class MatteDataset:
     """
 
     def __init__(self, manifest: str | Path, setting: str, size: int, text_length: int,
-                 tokenize: Callable, train: bool, seed: int = 0, trimap_kernel: int = 25):
+                 tokenize: Callable, train: bool, seed: int = 0, trimap_kernel: int = 25, templates: bool = True):
         everyone = read_manifest(manifest, None)
         self.rows = usable(everyone, setting)
         self.peers = everyone.groupby("image_file").matte_file.apply(list).to_dict()  # every matte of each image
         self.manifest, self.setting, self.size, self.train, self.seed = Path(manifest), setting, size, train, seed
-        self.text_length, self.tokenize = text_length, tokenize
+        self.text_length, self.tokenize, self.templates = text_length, tokenize, templates
         self.kernel = max(3, round(trimap_kernel * size / 512)) | 1  # given at 512 px, odd
         self.epoch = 0
 
@@ -208,7 +208,7 @@ class MatteDataset:
                 image = swap_background(image, union, rng)
             image, alpha, text = self._augment(image, alpha, row, rng)
         else:
-            image, alpha, text = self._resize(image), self._resize(alpha), eval_text(row, self.setting)
+            image, alpha, text = self._resize(image), self._resize(alpha), eval_text(row, self.setting, self.templates)
         tokens = np.asarray(self.tokenize([text], self.text_length)[0], dtype=np.int64)
         return {"image": image.transpose(2, 0, 1).astype(np.float32) / 255.0, "alpha": alpha[None],
                 "trimap": make_trimap(alpha, self.kernel).astype(np.int64), "tokens": tokens, "text": text, "row": i}
@@ -219,7 +219,7 @@ class MatteDataset:
                           interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
     def _augment(self, image, alpha, row, rng: np.random.Generator):
-        text = keyword_prompt(row.keyword, rng) if self.setting == "keyword" else \
+        text = keyword_prompt(row.keyword, rng, self.templates) if self.setting == "keyword" else \
             str(row.expressions[int(rng.integers(len(row.expressions)))])
         h, w = alpha.shape
         if rng.random() < 0.5:  # crop centred on the transition band

@@ -68,11 +68,12 @@ class Scored:
         return out
 
 
-def scoring_inputs(manifest, setting: str) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """(rows scored in ``setting``, every entity of the manifest, the fixed text of each row)."""
+def scoring_inputs(manifest, setting: str, templates: bool = True) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """(rows scored in ``setting``, every entity of the manifest, the fixed text of each row);
+    ``templates``: the model's ``config.pre_context`` (False: keywords bare)."""
     everyone = read_manifest(manifest, None)
     rows = usable(everyone, setting)
-    return rows, everyone, [eval_text(r, setting) for _, r in rows.iterrows()]
+    return rows, everyone, [eval_text(r, setting, templates) for _, r in rows.iterrows()]
 
 
 Predictor = Callable[[np.ndarray, pd.DataFrame, list[np.ndarray]], list[np.ndarray]]
@@ -84,7 +85,8 @@ def _images(rows: pd.DataFrame, everyone: pd.DataFrame) -> Iterator[tuple[str, p
 
 
 def score(rows: pd.DataFrame, everyone: pd.DataFrame, predictor: Predictor, texts: list[str],
-          metrics: tuple[str, ...] = METRICS, progress: Callable[[int], None] | None = None) -> Scored:
+          metrics: tuple[str, ...] = METRICS, progress: Callable[[int], None] | None = None,
+          region: str = "whole") -> Scored:
     """Score ``predictor`` on ``rows`` (from :func:`clipmat.data.read_manifest`).
 
     ``everyone`` holds all entities of the same manifest (any setting), whose mattes are
@@ -117,7 +119,7 @@ def score(rows: pd.DataFrame, everyone: pd.DataFrame, predictor: Predictor, text
             overlaps = {f: soft_iou(pred, m) for f, m in mattes.items()}
             rivals = [v for f, v in overlaps.items() if f != row.matte_file]
             records.append({"_row": row.Index, "matte_path": row.matte_path, "text": text_of[row.Index],
-                            **all_metrics(pred, own, metrics),
+                            **all_metrics(pred, own, metrics, region),
                             "referring_correct": bool(overlaps[row.matte_file] > max(rivals, default=-1.0)),
                             "error": None})
         if progress:

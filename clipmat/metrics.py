@@ -12,7 +12,13 @@ Whole-image protocol, as the RIM paper reports (section 5.1): every pixel counts
   4-connected largest component (Rhemann et al. 2009)
 
 SAD, Grad and Conn grow with the pixel count, so a report must say the resolution:
-:data:`PROTOCOL` is the sentence every report prints.
+:func:`protocol` gives the sentence every report prints.
+
+Unknown-region protocol (``region="unknown"``, as ViTMatte and Matte-Anything report on
+trimaps): only the transition band of a trimap made from the true matte counts: pixels
+neither in the opaque part nor in the empty part, each eroded by an elliptical kernel of
+:data:`UNKNOWN_KERNEL` px at the original resolution. SAD, Grad and Conn sum over the band,
+MSE and MAD average over its pixels. The RIM paper reports the whole image.
 """
 
 from __future__ import annotations
@@ -25,6 +31,29 @@ PROTOCOL = ("whole image at the original resolution, alpha in [0, 1]; SAD = sum|
             "differences /1000; "
             "Conn: step 0.1, theta 0.15, /1000")
 METRICS = ("sad", "mse", "mad", "grad", "conn")
+REGIONS = ("whole", "unknown")
+UNKNOWN_KERNEL = 25  # px, elliptical erosion of the opaque and the empty part of the true matte
+
+
+def protocol(region: str = "whole") -> str:
+    """The sentence a report prints: what was measured, where, with which conventions."""
+    if region == "whole":
+        return PROTOCOL
+    if region == "unknown":
+        return (f"unknown region only: the transition band of a trimap made from the true matte (opaque and empty parts "
+                f"eroded by a {UNKNOWN_KERNEL} px ellipse), at the original resolution, alpha in [0, 1]; SAD, Grad and "
+                "Conn summed over the band /1000, MSE and MAD averaged over its pixels; Grad sigma 1.4, Conn step 0.1, "
+                "theta 0.15")
+    raise ValueError(f"unknown region {region!r}; choose {' or '.join(REGIONS)}")
+
+
+def unknown_region(target: np.ndarray, kernel: int = UNKNOWN_KERNEL) -> np.ndarray:
+    """Bool (H, W): the transition band of the trimap made from ``target`` (see the module doc)."""
+    a = _as_float(target)
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kernel, kernel))
+    fg = cv2.erode((a >= 1 - 1e-3).astype(np.uint8), k)
+    bg = cv2.erode((a <= 1e-3).astype(np.uint8), k)
+    return (fg == 0) & (bg == 0)
 
 
 def _as_float(x: np.ndarray) -> np.ndarray:
@@ -32,16 +61,22 @@ def _as_float(x: np.ndarray) -> np.ndarray:
     return x.astype(np.float64) / 255.0 if x.dtype == np.uint8 else x.astype(np.float64)
 
 
-def sad(pred: np.ndarray, target: np.ndarray) -> float:
-    return float(np.abs(_as_float(pred) - _as_float(target)).sum() / 1000.0)
+def _within(values: np.ndarray, region: np.ndarray | None) -> np.ndarray:
+    return values if region is None else values[region]
 
 
-def mse(pred: np.ndarray, target: np.ndarray) -> float:
-    return float(((_as_float(pred) - _as_float(target)) ** 2).mean())
+def sad(pred: np.ndarray, target: np.ndarray, region: np.ndarray | None = None) -> float:
+    return float(_within(np.abs(_as_float(pred) - _as_float(target)), region).sum() / 1000.0)
 
 
-def mad(pred: np.ndarray, target: np.ndarray) -> float:
-    return float(np.abs(_as_float(pred) - _as_float(target)).mean())
+def mse(pred: np.ndarray, target: np.ndarray, region: np.ndarray | None = None) -> float:
+    d = _within((_as_float(pred) - _as_float(target)) ** 2, region)
+    return float(d.mean()) if d.size else 0.0
+
+
+def mad(pred: np.ndarray, target: np.ndarray, region: np.ndarray | None = None) -> float:
+    d = _within(np.abs(_as_float(pred) - _as_float(target)), region)
+    return float(d.mean()) if d.size else 0.0
 
 
 def _gaussian_derivative_kernels(sigma: float = 1.4, epsilon: float = 1e-2) -> tuple[np.ndarray, np.ndarray]:
@@ -66,11 +101,13 @@ def gradient_magnitude(alpha: np.ndarray, sigma: float = 1.4) -> np.ndarray:
     return np.sqrt(gx**2 + gy**2)
 
 
-def grad(pred: np.ndarray, target: np.ndarray, sigma: float = 1.4) -> float:
-    return float(((gradient_magnitude(pred, sigma) - gradient_magnitude(target, sigma)) ** 2).sum() / 1000.0)
+def grad(pred: np.ndarray, target: np.ndarray, region: np.ndarray | None = None, sigma: float = 1.4) -> float:
+    d = (gradient_magnitude(pred, sigma) - gradient_magnitude(target, sigma)) ** 2
+    return float(_within(d, region).sum() / 1000.0)
 
 
-def conn(pred: np.ndarray, target: np.ndarray, step: float = 0.1, theta: float = 0.15) -> float:
+def conn(pred: np.ndarray, target: np.ndarray, region: np.ndarray | None = None, step: float = 0.1,
+         theta: float = 0.15) -> float:
     """Connectivity error: how much each alpha loses by being cut off from the main body."""
     p, a = _as_float(pred), _as_float(target)
     level = np.ones_like(p)  # threshold at which a pixel leaves the largest common component
@@ -86,12 +123,16 @@ def conn(pred: np.ndarray, target: np.ndarray, step: float = 0.1, theta: float =
     dp, da = p - level, a - level
     phi_p = 1 - dp * (dp >= theta)
     phi_a = 1 - da * (da >= theta)
-    return float(np.abs(phi_p - phi_a).sum() / 1000.0)
+    return float(_within(np.abs(phi_p - phi_a), region).sum() / 1000.0)
 
 
-def all_metrics(pred: np.ndarray, target: np.ndarray, which: tuple[str, ...] = METRICS) -> dict[str, float]:
-    """The metrics named in ``which`` for one (H, W) pair, uint8 or float in [0, 1]."""
+def all_metrics(pred: np.ndarray, target: np.ndarray, which: tuple[str, ...] = METRICS,
+                region: str = "whole") -> dict[str, float]:
+    """The metrics named in ``which`` for one (H, W) pair, uint8 or float in [0, 1], over the
+    whole image or the ``unknown`` region (see the module doc)."""
     if np.shape(pred) != np.shape(target):
         raise ValueError(f"prediction {np.shape(pred)} and target {np.shape(target)} differ in size")
+    protocol(region)  # a region it does not know is refused here
+    mask = unknown_region(target) if region == "unknown" else None
     fns = {"sad": sad, "mse": mse, "mad": mad, "grad": grad, "conn": conn}
-    return {name: fns[name](pred, target) for name in which}
+    return {name: fns[name](pred, target, mask) for name in which}

@@ -46,6 +46,7 @@ class TrainOptions:
     out: str  # run folder: log.jsonl, checkpoints/, final.safetensors
     setting: str = "keyword"  # keyword | expression
     model: str = "ViT-B-16"  # registered architecture or JSON config
+    ablate: tuple[str, ...] = ()  # Table 3: modules to turn off (clipmat.config.ABLATIONS)
     clip_weights: str | None = None  # open_clip tag, CLIP weights file, or None (random)
     quick_gelu: bool | None = None  # None: as the weights say (clipmat.build.resolve_weights)
     batch_size: int | None = None  # per process, per step; None: the model config's train_batch_size
@@ -145,13 +146,15 @@ def _load_optimizer(optimizer, path: Path, param_groups: list) -> None:
     optimizer.load_state_dict({"state": state, "param_groups": param_groups})
 
 
-RESUME_MUST_MATCH = ("manifest", "setting", "model", "lr", "batch_size", "accumulate", "seed", "trimap_kernel", "quick_gelu")
+RESUME_MUST_MATCH = ("manifest", "setting", "model", "lr", "batch_size", "accumulate", "seed", "trimap_kernel", "quick_gelu",
+                     "ablate")
 
 
 def _check_resume(path: Path, state: dict, opts: TrainOptions, world: int) -> None:
     """Refuse, in one sentence, a resume whose batches would differ from the interrupted run's."""
-    before = {**state.get("options", {}), "world_size": state.get("world_size", 1)}
-    now = {**asdict(opts), "world_size": world}
+    defaults = json.loads(json.dumps(asdict(TrainOptions("", ""))))  # options a checkpoint from an older version lacks
+    before = {**defaults, **state.get("options", {}), "world_size": state.get("world_size", 1)}
+    now = {**json.loads(json.dumps(asdict(opts))), "world_size": world}  # tuples as the JSON state holds them
     changed = [f"{k} {before.get(k)!r} -> {now[k]!r}" for k in (*RESUME_MUST_MATCH, "world_size") if before.get(k) != now[k]]
     if changed:
         raise DataError(f"cannot resume from {path}: {', '.join(changed)}; resume with the run's own options "
@@ -269,7 +272,9 @@ def _train(opts: TrainOptions, progress, log) -> Path:
         if opts.resume and rank == 0:  # killed before its first checkpoint: its log starts over too
             _truncate_log(out / "log.jsonl", 0)
         state = {"step": 0, "epoch": 0, "batches_in_epoch": 0, "options": asdict(opts), "world_size": world}
-        model = build_model(opts.model, opts.clip_weights, opts.quick_gelu)
+        model = build_model(get_config(opts.model).with_ablations(opts.ablate), opts.clip_weights, opts.quick_gelu)
+        if model.config.ablated and rank == 0:
+            log(f"ablated (Table 3): {', '.join(model.config.ablated)} off")
         note = activation_note(opts.clip_weights, opts.quick_gelu, model.config)
         if note and rank == 0:
             log(note)
@@ -278,7 +283,8 @@ def _train(opts: TrainOptions, progress, log) -> Path:
 
     # --- data
     dataset = MatteDataset(opts.manifest, opts.setting, config.image_size, config.text_length(opts.setting),
-                           tokenize, train=True, seed=opts.seed, trimap_kernel=opts.trimap_kernel)
+                           tokenize, train=True, seed=opts.seed, trimap_kernel=opts.trimap_kernel,
+                           templates=config.pre_context)
     if len(dataset) == 0:
         raise DataError(f"manifest {opts.manifest} has no rows usable in the {opts.setting} setting")
     sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=opts.seed) if distributed \
@@ -375,7 +381,7 @@ def _train(opts: TrainOptions, progress, log) -> Path:
 
 def validate(model, manifest: str, setting: str) -> dict[str, float]:
     """Mean SAD / MSE / MAD and referring accuracy on a manifest (fast metrics only)."""
-    rows, everyone, texts = scoring_inputs(manifest, setting)
+    rows, everyone, texts = scoring_inputs(manifest, setting, model.config.pre_context)
     scored = score(rows, everyone, model_predictor(model, setting), texts, metrics=("sad", "mse", "mad"))
     model.train()
     return scored.summary()

@@ -418,3 +418,30 @@ def test_positional_embeddings_are_resized_once_to_the_padded_grid():
     with torch.no_grad():
         model(torch.rand(1, 3, 60, 60), torch.zeros(1, odd.text_length("keyword"), dtype=torch.long))
     assert seen == [(8, 8)]  # the grid the weights were resized to on load: positions() returns them as they are
+
+
+@pytest.mark.parametrize("off", [("tsp",), ("mde",), ("pre-context",), ("post-context",), ("tsp", "mde", "pre-context", "post-context")])
+def test_every_ablation_builds_runs_and_round_trips(off, tmp_path):
+    """Table 3's switches: each builds, runs, survives a checkpoint and changes what it says."""
+    config = get_config("tiny").with_ablations(off)
+    assert config.ablated == tuple(a for a in ("tsp", "mde", "pre-context", "post-context") if a in off)
+    torch.manual_seed(0)
+    model = build_model(config).eval()
+    image, tokens = _batch()
+    out = model(image, tokens)
+    assert out["alpha"].shape == (2, 1, 64, 64)
+    if "tsp" in off:  # without TSP the text does not reach the trimap
+        other = model(image, torch.flip(tokens, dims=[0]))
+        assert torch.equal(out["trimap_logits"], other["trimap_logits"])
+    out["details"].sum().backward()
+    assert all(p.grad is None for p in model.mde.parameters()) == ("mde" in off)  # off: not in the graph
+    if "post-context" in off:
+        assert model.context.vectors.shape[0] == 0
+    path = save_checkpoint(model, tmp_path / "m.safetensors")
+    loaded = load_checkpoint(path).eval()
+    assert loaded.config.ablated == config.ablated and torch.equal(loaded(image, tokens)["alpha"], out["alpha"])
+    from clipmat.model.prompt import keyword_prompt
+
+    assert keyword_prompt("cat", templates=config.pre_context) == ("cat" if "pre-context" in off else "the foreground of cat")
+    with pytest.raises(ConfigError, match="unknown ablation tsb; choose from tsp, mde, pre-context, post-context"):
+        get_config("tiny").with_ablations(["tsb"])

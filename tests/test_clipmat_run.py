@@ -280,3 +280,56 @@ def test_training_from_an_openai_style_archive_says_which_activation(demo, tmp_p
     assert load_checkpoint(final).config.quick_gelu
     r = runner.invoke(app, ["train", "--help"])
     assert "--quick-gelu" in r.output and "--no-quick-gelu" in r.output
+
+
+@pytest.mark.parametrize("off", ["tsp", "mde", "pre-context", "post-context"])
+def test_every_ablation_trains_and_is_recorded(demo, tmp_path, off):
+    from clipmat.checkpoint import load_checkpoint
+
+    said = []
+    final = train(_opts(demo, tmp_path / "run", 2, ablate=(off,)), log=said.append)
+    assert load_checkpoint(final).config.ablated == (off,) and f"ablated (Table 3): {off} off" in said
+    from clipmat.data import DataError
+
+    with pytest.raises(DataError, match=r"ablate \[.*\] -> \[\]"):  # a resumed run cannot switch it back on
+        train(_opts(demo, tmp_path / "run", 3, resume=True), log=said.append)
+
+
+def test_unknown_region_protocol_on_a_hand_made_edge():
+    """A soft vertical edge: the band is the ramp plus 12 px each side (a 25 px ellipse erodes 12)."""
+    from clipmat.metrics import protocol, unknown_region
+
+    target = np.zeros((40, 100), np.float64)
+    target[:, 50:] = 1.0
+    target[:, 40:50] = np.linspace(0.05, 0.95, 10)
+    band = unknown_region(target)
+    assert band.all(axis=0).sum() == band.any(axis=0).sum() == 10 + 2 * 12
+    assert band[:, 28:62].all() and not band[:, :28].any() and not band[:, 62:].any()
+    pred = target.copy()
+    pred[:, 30] = 0.5  # inside the band
+    pred[:, 5] = 0.5  # outside it: counts for the whole image only
+    m = all_metrics(pred, target, ("sad", "mse", "mad"), region="unknown")
+    assert m["sad"] == pytest.approx(40 * 0.5 / 1000) and m["mad"] == pytest.approx(40 * 0.5 / (40 * 34))
+    assert m["mse"] == pytest.approx(40 * 0.25 / (40 * 34))
+    assert all_metrics(pred, target, ("sad",))["sad"] == pytest.approx(2 * 40 * 0.5 / 1000)
+    assert "unknown region only" in protocol("unknown") and protocol("whole").startswith("whole image")
+    with pytest.raises(ValueError, match="unknown region 'trimap'"):
+        all_metrics(pred, target, region="trimap")
+
+
+def test_score_with_the_unknown_region(demo, tmp_path):
+    rows = read_manifest(demo / "manifests/test.parquet", "keyword")
+    preds = tmp_path / "preds"
+    preds.mkdir()
+    for row in rows.itertuples():  # an empty matte for every entity
+        h, w = cv2.imread(row.matte_file, cv2.IMREAD_GRAYSCALE).shape
+        cv2.imwrite(str(preds / row.matte_file.rsplit("/", 1)[-1]), np.zeros((h, w), np.uint8))
+    whole = runner.invoke(app, ["score", str(preds), str(demo / "manifests/test.parquet"), "--csv", str(tmp_path / "w.csv")])
+    band = runner.invoke(app, ["score", str(preds), str(demo / "manifests/test.parquet"), "--csv", str(tmp_path / "u.csv"),
+                               "--region", "unknown"])
+    assert whole.exit_code == 0 and band.exit_code == 0, band.output
+    w, u = pd.read_csv(tmp_path / "w.csv"), pd.read_csv(tmp_path / "u.csv")
+    assert (u.sad <= w.sad).all() and (u.sad < w.sad).any() and (u.mad > w.mad).all()  # fewer pixels summed, all of them where the error is
+    assert json.loads((tmp_path / "u.json").read_text())["region"] == "unknown" and "unknown region only" in band.output
+    r = runner.invoke(app, ["score", str(preds), str(demo / "manifests/test.parquet"), "--region", "band"])
+    assert r.exit_code != 0 and "unknown region 'band'" in r.output

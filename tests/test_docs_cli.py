@@ -64,3 +64,12 @@ def test_demo_runs_offline_and_is_resumable(demo):
     r = runner.invoke(app, ["demo", str(demo)])
     assert r.exit_code == 0 and "43 already up to date" in r.output
     assert (demo / "manifests/entities.parquet").read_bytes() == before
+
+
+def test_ablation_doc_names_every_switch():
+    from pathlib import Path
+
+    from clipmat.config import ABLATIONS
+
+    text = (Path(__file__).resolve().parents[1] / "docs/ablations.md").read_text()
+    assert all(f"| `{name}` |" in text for name in ABLATIONS)

@@ -133,7 +133,7 @@ def main() -> None:
     for title, manifest in (("held-out test split (entities and backgrounds never seen in training)",
                              manifests / "test.parquet"),
                             ("training entities in new images on the test backgrounds", val / "test.parquet")):
-        rows, everyone, texts = scoring_inputs(manifest, "keyword")
+        rows, everyone, texts = scoring_inputs(manifest, "keyword", model.config.pre_context)
         scored = {name: score(rows, everyone, p, texts, ("sad", "mse", "mad")) for name, p in (
             ("CLIPMat tiny", model_predictor(model, "keyword")), ("union of all entities", union_predictor(everyone)),
             ("empty matte", empty_predictor))}

@@ -64,11 +64,11 @@ class CLIPMat(nn.Module):
         size = tuple(x.shape[-2:])
         tokens_per_block, grid = self.image_encoder(x)  # each (B, 1 + h*w, Dv)
         text, padding = self.text_encoder(tokens, self.context())  # (B, L, Dt), (B, L)
-        semantic = self.tsp(tokens_per_block[-1], text, padding, grid)  # (B, D', h, w)
+        semantic = self.tsp(tokens_per_block[-1], text, padding, grid, attend=self.config.tsp)  # (B, D', h, w)
         trimap_logits = self.semantic(semantic, size)
         maps = [_grid(t, grid) for t in tokens_per_block]  # each (B, Dv, h, w)
         sizes = self.details.level_sizes(grid, len(maps))
-        extracted = self.mde(maps[::-1], x, sizes)  # deepest block feeds the coarsest level
+        extracted = self.mde(maps[::-1], x, sizes) if self.config.mde else [None] * len(maps)  # deepest -> coarsest
         details = self.details(maps[-1], extracted, size)
         trimap_logits, details = trimap_logits[..., :h, :w], details[..., :h, :w]
         return {"trimap_logits": trimap_logits, "details": details, "alpha": collaborate(trimap_logits, details)}

@@ -59,7 +59,7 @@ class DetailsDecoder(nn.Module):
         """(B, Dv, h, w) and MDE maps per level -> alpha (B, 1, *size) in [0, 1]."""
         x = self.stem(x)
         for i, (level, extra) in enumerate(zip(self.levels, details)):
-            x = level(x + extra)
+            x = level(x if extra is None else x + extra)  # None: MDE is off (Table 3)
             last = i == len(self.levels) - 1  # the last step goes to the input size (x2 for 16 px patches)
             x = _resize(x, size) if last else F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
         return torch.sigmoid(self.head(x).float())

@@ -28,8 +28,11 @@ TEMPLATES = (
 )
 
 
-def keyword_prompt(keyword: str, rng: np.random.Generator | None = None) -> str:
-    """``keyword`` in a matting template: a random one from ``rng``, or the first when None."""
+def keyword_prompt(keyword: str, rng: np.random.Generator | None = None, templates: bool = True) -> str:
+    """``keyword`` in a matting template: a random one from ``rng``, or the first when None;
+    bare with ``templates=False`` (the pre-embedding context ablated, Table 3)."""
+    if not templates:
+        return keyword
     template = TEMPLATES[0] if rng is None else TEMPLATES[int(rng.integers(len(TEMPLATES)))]
     return template.format(keyword)
 

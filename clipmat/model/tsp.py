@@ -30,13 +30,17 @@ class TextDrivenSemanticPopUp(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(dim, dim * mlp_ratio), nn.GELU(), nn.Linear(dim * mlp_ratio, out))
 
     def forward(self, visual: torch.Tensor, text: torch.Tensor, text_padding: torch.Tensor,
-                grid: tuple[int, int]) -> torch.Tensor:
-        """Visual (B, 1 + h*w, Dv), text (B, L, Dt), padding (B, L) bool -> (B, out, h, w)."""
+                grid: tuple[int, int], attend: bool = True) -> torch.Tensor:
+        """Visual (B, 1 + h*w, Dv), text (B, L, Dt), padding (B, L) bool -> (B, out, h, w).
+
+        ``attend=False`` is Table 3's "without TSP": no attention, the visual tokens pass the
+        same input projection, norm and MLP, and the text is not used."""
         v = self.visual_in(visual)  # (B, 1 + h*w, D)
-        t = self.text_in(text)  # (B, L, D)
-        v = v + self.cross(v, t, t, key_padding_mask=text_padding, need_weights=False)[0]
-        s = self.self_norm(v)
-        v = v + self.self_attn(s, s, s, need_weights=False)[0]
+        if attend:
+            t = self.text_in(text)  # (B, L, D)
+            v = v + self.cross(v, t, t, key_padding_mask=text_padding, need_weights=False)[0]
+            s = self.self_norm(v)
+            v = v + self.self_attn(s, s, s, need_weights=False)[0]
         v = self.mlp(self.out_norm(v))  # (B, 1 + h*w, out)
         h, w = grid
         return v[:, 1:].transpose(1, 2).reshape(v.shape[0], -1, h, w)
