@@ -98,21 +98,22 @@ def _results_path(csv: Path, inputs: dict[str, Path]) -> Path:
     return csv
 
 
-def _report(scored, setting: str, manifest: Path, csv: Path, what: str, region: str = "whole") -> None:
+def _report(scored, setting: str, manifest: Path, csv: Path, what: str, region: str = "whole",
+            conventions: str = "dim") -> None:
     """Per-entity CSV and summary JSON (atomically), the table; exit 1 when no entity could be scored."""
     from rich.table import Table
 
     from clipmat.metrics import protocol
     from refmatte.atomic import atomic_path
 
-    said = protocol(region)
+    said = protocol(region, conventions)
 
     summary = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in scored.summary().items()}
     try:
         with atomic_path(csv) as tmp:
             scored.table.to_csv(tmp, index=False)
         with atomic_path(csv.with_suffix(".json")) as tmp:  # strict JSON: an undefined mean is null, never NaN
-            tmp.write_text(json.dumps({"setting": setting, "manifest": str(manifest), **summary, "region": region,
+            tmp.write_text(json.dumps({"setting": setting, "manifest": str(manifest), **summary, "region": region, "conventions": conventions,
                                        "protocol": said},
                                       allow_nan=False))
     except OSError as e:
@@ -147,6 +148,18 @@ REGION_OPTION = typer.Option("whole", "--region", help="whole: every pixel (the 
                              "transition band of a trimap made from the true matte (ViTMatte's, Matte-Anything's).")
 
 
+CONVENTIONS_OPTION = typer.Option("dim", "--protocol", help="Grad and Conn conventions: dim (Deep Image Matting's "
+                                  "definitions, /1000) or gfm (GFM's evaluation code exactly: Grad /10, its Conn).")
+
+
+def _conventions_option(value: str) -> str:
+    from clipmat.metrics import CONVENTIONS
+
+    if value not in CONVENTIONS:
+        raise typer.BadParameter(f"unknown protocol {value!r}; choose {' or '.join(CONVENTIONS)}")
+    return value
+
+
 def _region_option(value: str) -> str:
     from clipmat.metrics import REGIONS
 
@@ -164,6 +177,7 @@ def eval_cmd(
     long_side: int = typer.Option(None, "--long-side", help="Inference long side, snapped to 32 (default: model input size)."),
     metrics: str = METRICS_OPTION,
     region: str = REGION_OPTION,
+    conventions: str = CONVENTIONS_OPTION,
     device: str = typer.Option(None, "--device", help="Default: cuda when available."),
 ) -> None:
     """Evaluate a checkpoint: SAD, MSE, MAD, Grad, Conn per entity at the original resolution, averaged."""
@@ -173,7 +187,7 @@ def eval_cmd(
     from clipmat import load_checkpoint
     from clipmat.infer import model_predictor, score, scoring_inputs
 
-    which, region = _metrics_option(metrics), _region_option(region)
+    which, region, conventions = _metrics_option(metrics), _region_option(region), _conventions_option(conventions)
     csv = _results_path(csv or checkpoint.with_name(f"eval-{manifest.stem}-{setting}{'' if region == 'whole' else '-' + region}.csv"),
                         {"checkpoint": checkpoint, "manifest": manifest})
     try:
@@ -182,10 +196,10 @@ def eval_cmd(
         with Progress(console=console) as bar:
             task = bar.add_task("eval", total=len(rows))
             scored = score(rows, everyone, model_predictor(model, setting, long_side), texts, which,
-                           progress=lambda n: bar.advance(task, n), region=region)
+                           progress=lambda n: bar.advance(task, n), region=region, conventions=conventions)
     except _errors() as e:
         fail(str(e))
-    _report(scored, setting, manifest, csv, f"CLIPMat {checkpoint.name}", region)
+    _report(scored, setting, manifest, csv, f"CLIPMat {checkpoint.name}", region, conventions)
 
 
 def score_cmd(
@@ -197,21 +211,22 @@ def score_cmd(
                          "it (default: PREDICTIONS/../score-<manifest>.csv)."),
     metrics: str = METRICS_OPTION,
     region: str = REGION_OPTION,
+    conventions: str = CONVENTIONS_OPTION,
 ) -> None:
     """Score predictions of any method with the same metrics and protocol as clipmat eval."""
     from clipmat.infer import png_predictor, score, scoring_inputs
 
-    which, region = _metrics_option(metrics), _region_option(region)
+    which, region, conventions = _metrics_option(metrics), _region_option(region), _conventions_option(conventions)
     if not predictions.is_dir():
         fail(f"predictions folder {predictions} does not exist")
     csv = _results_path(csv or predictions.parent / f"score-{manifest.stem}-{setting}{'' if region == 'whole' else '-' + region}.csv",
                         {"manifest": manifest})
     try:
         rows, everyone, texts = scoring_inputs(manifest, setting)
-        scored = score(rows, everyone, png_predictor(predictions), texts, which, region=region)
+        scored = score(rows, everyone, png_predictor(predictions), texts, which, region=region, conventions=conventions)
     except _errors() as e:
         fail(str(e))
-    _report(scored, setting, manifest, csv, f"predictions in {predictions}", region)
+    _report(scored, setting, manifest, csv, f"predictions in {predictions}", region, conventions)
 
 
 def predict_cmd(

@@ -86,7 +86,7 @@ def _images(rows: pd.DataFrame, everyone: pd.DataFrame) -> Iterator[tuple[str, p
 
 def score(rows: pd.DataFrame, everyone: pd.DataFrame, predictor: Predictor, texts: list[str],
           metrics: tuple[str, ...] = METRICS, progress: Callable[[int], None] | None = None,
-          region: str = "whole") -> Scored:
+          region: str = "whole", conventions: str = "dim") -> Scored:
     """Score ``predictor`` on ``rows`` (from :func:`clipmat.data.read_manifest`).
 
     ``everyone`` holds all entities of the same manifest (any setting), whose mattes are
@@ -119,7 +119,7 @@ def score(rows: pd.DataFrame, everyone: pd.DataFrame, predictor: Predictor, text
             overlaps = {f: soft_iou(pred, m) for f, m in mattes.items()}
             rivals = [v for f, v in overlaps.items() if f != row.matte_file]
             records.append({"_row": row.Index, "matte_path": row.matte_path, "text": text_of[row.Index],
-                            **all_metrics(pred, own, metrics, region),
+                            **all_metrics(pred, own, metrics, region, conventions),
                             "referring_correct": bool(overlaps[row.matte_file] > max(rivals, default=-1.0)),
                             "error": None})
         if progress:

@@ -11,6 +11,12 @@ Whole-image protocol, as the RIM paper reports (section 5.1): every pixel counts
 - Conn = sum |phi(p) - phi(a)| / 1000, thresholds 0 to 1 in steps of 0.1, theta 0.15,
   4-connected largest component (Rhemann et al. 2009)
 
+``conventions="gfm"`` reproduces GFM's evaluation code (github.com/JizhiziLi/GFM,
+core/evaluate.py) where it differs: Grad by scipy's Gaussian-derivative filters (sigma 1.4,
+not normalised) divided by 10; Conn whose pixels never leave the largest component at a
+threshold where the prediction and the truth share no pixel (GFM skips such thresholds).
+SAD, MSE and MAD are the same in both.
+
 SAD, Grad and Conn grow with the pixel count, so a report must say the resolution:
 :func:`protocol` gives the sentence every report prints.
 
@@ -32,11 +38,18 @@ PROTOCOL = ("whole image at the original resolution, alpha in [0, 1]; SAD = sum|
             "Conn: step 0.1, theta 0.15, /1000")
 METRICS = ("sad", "mse", "mad", "grad", "conn")
 REGIONS = ("whole", "unknown")
+CONVENTIONS = ("dim", "gfm")  # Grad and Conn as Deep Image Matting defines them (default), or as GFM's code computes them
+GFM_CONVENTIONS = ("GFM's evaluation code: Grad by scipy's Gaussian-derivative filters (sigma 1.4) /10; Conn skips "
+                   "thresholds where prediction and truth share no pixel, step 0.1, theta 0.15, /1000")
 UNKNOWN_KERNEL = 25  # px, elliptical erosion of the opaque and the empty part of the true matte
 
 
-def protocol(region: str = "whole") -> str:
+def protocol(region: str = "whole", conventions: str = "dim") -> str:
     """The sentence a report prints: what was measured, where, with which conventions."""
+    if conventions not in CONVENTIONS:
+        raise ValueError(f"unknown conventions {conventions!r}; choose {' or '.join(CONVENTIONS)}")
+    if conventions == "gfm":
+        return protocol(region).split("; Grad")[0] + "; Grad and Conn as " + GFM_CONVENTIONS
     if region == "whole":
         return PROTOCOL
     if region == "unknown":
@@ -106,8 +119,26 @@ def grad(pred: np.ndarray, target: np.ndarray, region: np.ndarray | None = None,
     return float(_within(d, region).sum() / 1000.0)
 
 
+def grad_gfm(pred: np.ndarray, target: np.ndarray, region: np.ndarray | None = None, sigma: float = 1.4) -> float:
+    """GFM's Grad: scipy's Gaussian-derivative filters (float32), squared magnitude differences summed, /10."""
+    from scipy.ndimage import gaussian_filter
+
+    def magnitude(x: np.ndarray) -> np.ndarray:
+        x = _as_float(x).astype(np.float32)
+        dx = gaussian_filter(x, sigma=sigma, order=[1, 0], output=np.float32)
+        dy = gaussian_filter(x, sigma=sigma, order=[0, 1], output=np.float32)
+        return np.sqrt(dx**2 + dy**2)
+
+    return float(_within(np.square(magnitude(pred) - magnitude(target)), region).sum() / 10.0)
+
+
+def conn_gfm(pred: np.ndarray, target: np.ndarray, region: np.ndarray | None = None) -> float:
+    """GFM's Conn: as :func:`conn`, but a threshold where no pixel is above it in both is skipped."""
+    return conn(pred, target, region, skip_empty=True)
+
+
 def conn(pred: np.ndarray, target: np.ndarray, region: np.ndarray | None = None, step: float = 0.1,
-         theta: float = 0.15) -> float:
+         theta: float = 0.15, skip_empty: bool = False) -> float:
     """Connectivity error: how much each alpha loses by being cut off from the main body."""
     p, a = _as_float(pred), _as_float(target)
     level = np.ones_like(p)  # threshold at which a pixel leaves the largest common component
@@ -117,6 +148,8 @@ def conn(pred: np.ndarray, target: np.ndarray, region: np.ndarray | None = None,
         if count > 1:
             largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
             kept = labels == largest
+        elif skip_empty:
+            continue
         else:
             kept = np.zeros_like(both, dtype=bool)
         level[(level == 1) & ~kept] = t - step
@@ -127,12 +160,14 @@ def conn(pred: np.ndarray, target: np.ndarray, region: np.ndarray | None = None,
 
 
 def all_metrics(pred: np.ndarray, target: np.ndarray, which: tuple[str, ...] = METRICS,
-                region: str = "whole") -> dict[str, float]:
+                region: str = "whole", conventions: str = "dim") -> dict[str, float]:
     """The metrics named in ``which`` for one (H, W) pair, uint8 or float in [0, 1], over the
-    whole image or the ``unknown`` region (see the module doc)."""
+    whole image or the ``unknown`` region, with DIM's or GFM's conventions (see the module doc)."""
     if np.shape(pred) != np.shape(target):
         raise ValueError(f"prediction {np.shape(pred)} and target {np.shape(target)} differ in size")
-    protocol(region)  # a region it does not know is refused here
+    protocol(region, conventions)  # a region or conventions it does not know are refused here
     mask = unknown_region(target) if region == "unknown" else None
     fns = {"sad": sad, "mse": mse, "mad": mad, "grad": grad, "conn": conn}
+    if conventions == "gfm":
+        fns.update(grad=grad_gfm, conn=conn_gfm)
     return {name: fns[name](pred, target, mask) for name in which}

@@ -333,3 +333,50 @@ def test_score_with_the_unknown_region(demo, tmp_path):
     assert json.loads((tmp_path / "u.json").read_text())["region"] == "unknown" and "unknown region only" in band.output
     r = runner.invoke(app, ["score", str(preds), str(demo / "manifests/test.parquet"), "--region", "band"])
     assert r.exit_code != 0 and "unknown region 'band'" in r.output
+
+
+def _gfm_reference(pd_: np.ndarray, gt: np.ndarray) -> tuple[float, float]:
+    """GFM's compute_gradient_whole_image and compute_connectivity_loss_whole_image, written again
+    from their definitions with scipy (labels by scipy.ndimage.label, 4-connected)."""
+    from scipy import ndimage
+
+    mags = []
+    for x in (pd_, gt):
+        dx = ndimage.gaussian_filter(x, sigma=1.4, order=[1, 0], output=np.float32)
+        dy = ndimage.gaussian_filter(x, sigma=1.4, order=[0, 1], output=np.float32)
+        mags.append(np.sqrt(dx**2 + dy**2))
+    grad_ = float(np.sum(np.square(mags[0] - mags[1])) / 10)
+    steps = np.arange(0, 1.1, 0.1)
+    l_map = -np.ones(pd_.shape, np.float32)
+    for i in range(1, steps.size):
+        labels, n = ndimage.label((pd_ >= steps[i]) & (gt >= steps[i]))
+        if n == 0:
+            continue
+        sizes = ndimage.sum(np.ones_like(labels), labels, index=range(1, n + 1))
+        omega = labels == 1 + int(np.argmax(sizes))
+        l_map[(l_map == -1) & ~omega] = steps[i - 1]
+    l_map[l_map == -1] = 1
+    d_pd, d_gt = pd_ - l_map, gt - l_map
+    phi_pd, phi_gt = 1 - d_pd * (d_pd >= 0.15), 1 - d_gt * (d_gt >= 0.15)
+    return grad_, float(np.sum(np.abs(phi_pd - phi_gt)) / 1000)
+
+
+def test_gfm_protocol_reproduces_gfms_grad_and_conn():
+    import cv2 as cv
+
+    rng = np.random.default_rng(3)
+    for k in range(4):
+        gt = np.zeros((64, 80), np.float32)
+        cv.ellipse(gt, (40, 32), (int(rng.integers(8, 30)), int(rng.integers(8, 25))), 0, 0, 360, 1.0, -1)
+        gt = cv.GaussianBlur(gt, (0, 0), 2)
+        pd_ = np.clip(gt + rng.normal(0, 0.2, gt.shape), 0, 1).astype(np.float32)
+        if k == 3:
+            pd_ = (0.3 * gt).astype(np.float32)  # shares no pixel above 0.3 with the truth: GFM skips those thresholds
+        want_grad, want_conn = _gfm_reference(pd_, gt)
+        got = all_metrics(pd_, gt, ("sad", "grad", "conn"), conventions="gfm")
+        assert got["grad"] == pytest.approx(want_grad, rel=1e-5) and got["conn"] == pytest.approx(want_conn, rel=1e-6)
+        assert got["sad"] == all_metrics(pd_, gt, ("sad",))["sad"]
+    ours = all_metrics(pd_, gt, ("conn",))["conn"]
+    assert ours != pytest.approx(want_conn)  # the stated difference: DIM's Conn does not skip the empty thresholds
+    r = runner.invoke(app, ["score", "x", "y", "--protocol", "gfmm"])
+    assert r.exit_code != 0 and "unknown protocol 'gfmm'" in r.output
