@@ -89,6 +89,17 @@ def floor(folder: Path, split_rows) -> float:
     return time.perf_counter() - t
 
 
+def floor_rate(folder: Path) -> float:
+    """Images/s of the codec floor for the images of ``folder``/train.parquet, in one process."""
+    m = pq.read_table(folder / "train.parquet").to_pylist()
+    ents = {r["entity_id"]: r["rgba_path"] for r in pq.read_table(folder / "entities.parquet").to_pylist()}
+    bgs = {r["background_id"]: r["image_path"] for r in pq.read_table(folder / "backgrounds.parquet").to_pylist()}
+    by_image = {}
+    for r in m:
+        by_image.setdefault(r["image_id"], []).append(dict(r, entity_path=ents[r["entity_id"]], bg_path=bgs[r["background_id"]]))
+    return len(by_image) / floor(folder, by_image)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=48)
@@ -114,17 +125,11 @@ def main() -> None:
                 t = time.perf_counter()
                 s = compose(folder, opts, workers=workers)
                 rates[workers] = s.rendered / (time.perf_counter() - t)
-            m = pq.read_table(folder / "train.parquet").to_pylist()
-            ents = {r["entity_id"]: r["rgba_path"] for r in pq.read_table(folder / "entities.parquet").to_pylist()}
-            bgs = {r["background_id"]: r["image_path"] for r in pq.read_table(folder / "backgrounds.parquet").to_pylist()}
-            by_image = {}
-            for r in m:
-                by_image.setdefault(r["image_id"], []).append(dict(r, entity_path=ents[r["entity_id"]], bg_path=bgs[r["background_id"]]))
-            f_rate = len(by_image) / floor(folder, by_image)
+            f_rate = floor_rate(folder)
             for workers in (1, 2):
                 hours = 47_500 / rates[1] / 3600
-                floor_rate = f_rate * workers  # the floor scales perfectly: it is the same work split in two
-                print(f"| {size:5d} | {workers:7d} | {rates[workers]:8.2f} | {floor_rate:14.2f} | {floor_rate / rates[workers]:7.2f}x | "
+                scaled = f_rate * workers  # the floor scales perfectly: it is the same work split in two
+                print(f"| {size:5d} | {workers:7d} | {rates[workers]:8.2f} | {scaled:14.2f} | {scaled / rates[workers]:7.2f}x | "
                       f"{rates[workers] / rates[1]:7.2f}x | {f'{hours:.1f} h' if workers == 1 else '':>21} |")
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"\npeak resident memory of a worker process: {peak:.0f} MiB (ru_maxrss of the spawned workers)")

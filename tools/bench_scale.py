@@ -46,7 +46,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_compose import _textures, floor  # noqa: E402  (tools/ is not a package)
+from bench_compose import _textures, floor_rate  # noqa: E402  (tools/ is not a package)
 
 from refmatte.imaging import encode_rgba_png  # noqa: E402
 from refmatte.schema import BACKGROUND_SCHEMA, ENTITY_SCHEMA  # noqa: E402
@@ -271,17 +271,11 @@ def compose_table(folder: Path, per_group: int) -> None:
     for workers in (1, 2):
         (sec, rendered), main_mb, worker_mb = measured(stage_compose, str(folder), workers, per_group)
         results[workers] = (rendered / sec, main_mb, worker_mb)
-    m = pq.read_table(folder / "train.parquet").to_pylist()
-    ents = {r["entity_id"]: r["rgba_path"] for r in pq.read_table(folder / "entities.parquet").to_pylist()}
-    bgs = {r["background_id"]: r["image_path"] for r in pq.read_table(folder / "backgrounds.parquet").to_pylist()}
-    by_image = {}
-    for r in m:
-        by_image.setdefault(r["image_id"], []).append(dict(r, entity_path=ents[r["entity_id"]], bg_path=bgs[r["background_id"]]))
-    floor_rate = len(by_image) / floor(folder, by_image)
+    floor_images_per_s = floor_rate(folder)
     print("| workers | images/s | floor images/s | vs floor | speed-up | main peak MiB | worker peak MiB |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for workers, (rate, main_mb, worker_mb) in results.items():
-        f = floor_rate * workers
+        f = floor_images_per_s * workers
         print(f"| {workers} | {rate:.2f} | {f:.2f} | {f / rate:.2f}x | {rate / results[1][0]:.2f}x | {main_mb:.0f} | "
               f"{worker_mb:.0f} |" if workers > 1 else f"| 1 | {rate:.2f} | {f:.2f} | {f / rate:.2f}x | 1.00x | {main_mb:.0f} | - |")
     eff = results[2][0] / results[1][0] / 2
