@@ -65,6 +65,7 @@ def train_cmd(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from clipmat.data import read_manifest
+    from clipmat import get_config
     from clipmat.train import TrainOptions, train, with_batch_size
 
     opts = TrainOptions(manifest=str(manifest), out=str(out), setting=setting, model=model, clip_weights=clip_weights, quick_gelu=quick_gelu,
@@ -76,6 +77,7 @@ def train_cmd(
     world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
     try:
         opts = with_batch_size(opts)
+        get_config(opts.model).with_ablations(opts.ablate)  # a bad name is refused before the progress bar starts
         batch_size = opts.batch_size
         rows = len(read_manifest(manifest, setting))
         total = math.ceil(rows / (batch_size * world) / accumulate) * epochs
