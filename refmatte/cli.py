@@ -326,6 +326,8 @@ def compose_cmd(
         console.print(f"[yellow]{s.unannotated} kept entities have no category yet and were left out: review them (refmatte labels export).[/]", soft_wrap=True)
     for line in s.failed[:SHOW_REJECTS]:
         console.print(f"  [yellow]{line}[/]", soft_wrap=True)
+    if s.cache_pruned:
+        console.print(f"removed {s.cache_pruned} size-cache files no entity reads any more (cache/compose/)")
     console.print(f"wrote {s.manifest}")
 
 

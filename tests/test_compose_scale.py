@@ -42,3 +42,35 @@ def test_the_size_cache_is_made_once_deterministic_and_close_to_the_original(tmp
         diff = np.abs(colour * alpha[..., None] - c * a[..., None])
         assert diff.max() <= 12 and diff.mean() <= 0.7, (s, diff.max(), diff.mean())
         assert np.abs(alpha - a).max() * 255 < 1
+
+
+def test_stale_size_cache_files_are_pruned_and_nothing_else(demo, tmp_path):
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from refmatte.compose.render import size_cache_path
+    from refmatte.compose.run import prune_size_cache
+
+    out = tmp_path / "m"
+    shutil.copytree(demo / "manifests", out, ignore=shutil.ignore_patterns("images", "mattes"))
+    entity = pq.read_table(out / "entities.parquet").slice(0, 1).to_pylist()[0]
+    current = size_cache_path(entity, out, 1536)
+    other_size = size_cache_path(entity, out, 1024)  # another canvas: another split may read it
+    stale = current.with_name(current.name.replace(current.stem.rsplit("-", 1)[1], "0" * 12))
+    gone = current.with_name("no-such-entity-1536-" + "a" * 12 + ".png")
+    mine = current.with_name("my-notes.png")  # not a name compose writes: the user's
+    current.parent.mkdir(parents=True, exist_ok=True)
+    for f in (current, current.with_suffix(".json"), other_size, stale, stale.with_suffix(".json"), gone, mine):
+        f.write_bytes(b"x")
+    assert prune_size_cache(out) == 3
+    assert sorted(p.name for p in current.parent.iterdir()) == sorted(
+        p.name for p in (current, current.with_suffix(".json"), other_size, mine))
+    # an entity whose cache changed (re-ingested): its old copies are stale too
+    t = pq.read_table(out / "entities.parquet")
+    hashes = t["config_hash"].to_pylist()
+    hashes[0] = "changed"
+    t = t.set_column(t.schema.get_field_index("config_hash"), t.schema.field("config_hash"), pa.array(hashes))
+    pq.write_table(t, out / "entities.parquet")
+    assert prune_size_cache(out) == 3 and sorted(p.name for p in current.parent.iterdir()) == ["my-notes.png"]

@@ -98,7 +98,7 @@ class Cut:
         return (*self.hw, 4)
 
 
-def _size_cache_path(row: dict, out: Path, long: int) -> Path:
+def size_cache_path(row: dict, out: Path, long: int) -> Path:
     import hashlib
 
     from refmatte.paths import safe_name
@@ -119,7 +119,7 @@ SIZE_CACHE_HEADROOM = 2.0
 def _cutout(row: dict, out: Path, long: int) -> Cut:
     """The entity's :class:`Cut`, from the size cache when the box is longer than ``long`` px
     (the cache file is made on first use: premultiplied area resampling, like :func:`_scaled`)."""
-    cached = _size_cache_path(row, out, long)
+    cached = size_cache_path(row, out, long)
     meta = cached.with_suffix(".json")
     if meta.is_file() and cached.is_file():
         import json

@@ -40,11 +40,11 @@ import pyarrow.parquet as pq
 
 from refmatte.atomic import atomic_path, exclusive, remove_stale_temps
 from refmatte.compose.plan import ComposeOptions, Plan, plan_split
-from refmatte.compose.render import ENTITY_ATTRIBUTES, SIZE_CACHE, PlacementError, Task, render, task_key
+from refmatte.compose.render import ENTITY_ATTRIBUTES, SIZE_CACHE, PlacementError, Task, render, size_cache_path, task_key
 from refmatte.express.run import express_rows
 from refmatte.parallel import run_tasks
 from refmatte.ingest import BACKGROUNDS, ENTITIES, FLUSH_SECONDS, PARTS_DIR, read_rows
-from refmatte.paths import inside, own_folder
+from refmatte.paths import inside, own_folder, safe_name
 from refmatte.schema import BACKGROUND_SCHEMA, COMPOSITE_SCHEMA, ENTITY_SCHEMA, conform
 
 STAGING_DIR = ".staging"
@@ -65,6 +65,7 @@ class ComposeSummary:
     failed: list[str] = field(default_factory=list)  # placement errors, one sentence each (not fatal)
     errors: list[str] = field(default_factory=list)  # other render failures: the run did not commit
     removed: int = 0  # image and matte files of this split no longer in the manifest
+    cache_pruned: int = 0  # size-cache files of entities whose cache or pixels changed, or that are gone
     unannotated: int = 0  # kept entities left out because they have no category yet
 
 
@@ -103,6 +104,30 @@ def _prune(out: Path, split: str, rows: list[dict]) -> int:
                     and f.relative_to(out).as_posix() not in keep:
                 f.unlink()
                 removed += 1
+    return removed
+
+
+SIZE_CACHE_NAME = re.compile(r"(?P<entity>.+)-(?P<long>\d+)-[0-9a-f]{12}\.(png|json)")
+
+
+def prune_size_cache(out: Path) -> int:
+    """Delete size-cache files that no entity of ``entities.parquet`` would read again: made from
+    an entity cache or source that has changed since (another key for the same entity and
+    size), or of an entity no longer in the manifest. Files of other canvas sizes of a current
+    entity stay (another split may use them). Only names compose writes are candidates."""
+    folder = own_folder(out, SIZE_CACHE)
+    if not folder.is_dir():
+        return 0
+    by_name = {safe_name(e["entity_id"]): e for e in read_rows(ENTITIES.path(out), ENTITY_SCHEMA)}
+    removed = 0
+    for f in folder.iterdir():
+        m = SIZE_CACHE_NAME.fullmatch(f.name)
+        if not m or f.is_symlink() or not f.is_file():
+            continue
+        entity = by_name.get(m["entity"])
+        if entity is None or size_cache_path(entity, out, int(m["long"])).stem != f.stem:
+            f.unlink()
+            removed += 1
     return removed
 
 
@@ -296,4 +321,5 @@ def compose(
         _write(staging / JOURNAL, express_rows(rows, opts.seed, opts.expressions_per_entity, opts.colour_style,
                                                 opts.expression_style))
         summary.removed = finish_commit(out, split)
+        summary.cache_pruned = prune_size_cache(out)
     return summary
