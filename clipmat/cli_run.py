@@ -40,6 +40,9 @@ def train_cmd(
     quick_gelu: bool = typer.Option(None, "--quick-gelu/--no-quick-gelu", help="CLIP's activation; default: as the weights "
                                     "say (QuickGELU for the openai tag and for OpenAI's TorchScript files, else GELU).",
                                     show_default=False),
+    augment: str = typer.Option("stored", "--augment", help="stored: the composites as written, with their background "
+                                "swapped for a texture; rssn: every sample composed anew over a background of "
+                                "backgrounds.parquet with GFM's RSSN steps, and GFM's composition loss."),
     ablate: str = typer.Option("", "--ablate", help="Table 3: modules to turn off, comma-separated: tsp, mde, "
                                "pre-context, post-context (docs/ablations.md says what each means)."),
     batch_size: int = typer.Option(None, "--batch-size", min=1, help="Images per step and process; default: the model "
@@ -69,7 +72,7 @@ def train_cmd(
     from clipmat.train import TrainOptions, train, with_batch_size
 
     opts = TrainOptions(manifest=str(manifest), out=str(out), setting=setting, model=model, clip_weights=clip_weights, quick_gelu=quick_gelu,
-                        ablate=tuple(a.strip() for a in ablate.split(",") if a.strip()),
+                        ablate=tuple(a.strip() for a in ablate.split(",") if a.strip()), augment=augment,
                         batch_size=batch_size, accumulate=accumulate, epochs=epochs, max_steps=max_steps, lr=lr,
                         seed=seed, workers=workers, checkpoint_every=checkpoint_every,
                         val_manifest=str(val) if val else None, resume=resume, trimap_kernel=trimap_kernel,

@@ -7,7 +7,11 @@ knows nothing of the model: it returns arrays and strings; the tokenizer is pass
 
 Augmentation for training follows GFM's RSSN and P3M's crops (REFERENCE section 3), each
 draw from a generator seeded by (seed, epoch, row), so batches do not depend on the
-number of workers:
+number of workers. Two sources of the image (``recompose``, `clipmat train --augment`):
+``rssn`` composes each sample anew from the entities over a background of
+``backgrounds.parquet`` with RSSN's denoising and background blur, and gives the
+foreground and background for the composition loss (:mod:`clipmat.rssn`); ``stored``
+(the default until it is measured against RSSN) takes the composite as written:
 - with p=0.5 the background is replaced by a random texture, using the union of the
   image's mattes (:mod:`clipmat.augment`): composites reuse few backgrounds;
 - with p=0.5 a square crop of 1, 1.5 or 2 times the input size, centred on a transition
@@ -17,9 +21,9 @@ number of workers:
   leftmost <-> rightmost, so absolute and relative expressions stay true (the grammar
   has no other left/right words);
 - resize to the model's square input;
-- with p=0.25 a Gaussian blur (sigma 0.5-1.5) and with p=0.5 Gaussian noise (sigma 10/255).
-  RSSN blurs only the background; composites carry no separate background, so the
-  blur is of the whole image.
+- with p=0.25 a Gaussian blur (sigma 0.5-1.5; stored composites only, which carry no
+  separate background: RSSN blurs the background alone) and with p=0.5 Gaussian noise
+  (sigma 10/255), after compositing as RSSN adds it.
 At evaluation nothing is drawn: the keyword gets the first matting template, and an
 expression is the manifest's ``eval_expression`` index when set, else one picked by a
 hash of the row (recorded in the output).
@@ -177,8 +181,17 @@ class MatteDataset:
     """
 
     def __init__(self, manifest: str | Path, setting: str, size: int, text_length: int,
-                 tokenize: Callable, train: bool, seed: int = 0, trimap_kernel: int = 25, templates: bool = True):
+                 tokenize: Callable, train: bool, seed: int = 0, trimap_kernel: int = 25, templates: bool = True,
+                 recompose: bool = False):
         everyone = read_manifest(manifest, None)
+        self.recomposer = None
+        if recompose and train:  # RSSN: every sample composed anew from the entities (clipmat.rssn)
+            from clipmat.rssn import Recomposer, RecomposeError
+
+            try:
+                self.recomposer = Recomposer(everyone, Path(manifest).parent)
+            except RecomposeError as e:
+                raise DataError(f"--augment rssn: {e}") from None
         self.rows = usable(everyone, setting)
         self.peers = everyone.groupby("image_file").matte_file.apply(list).to_dict()  # every matte of each image
         self.manifest, self.setting, self.size, self.train, self.seed = Path(manifest), setting, size, train, seed
@@ -194,6 +207,8 @@ class MatteDataset:
 
     def __getitem__(self, i: int) -> dict:
         row = self.rows.iloc[i]
+        if self.recomposer is not None:
+            return self._recomposed(row, i)
         try:
             image, alpha = read_pair(row.image_file, row.matte_file)
         except DataError as e:
@@ -213,12 +228,31 @@ class MatteDataset:
         return {"image": image.transpose(2, 0, 1).astype(np.float32) / 255.0, "alpha": alpha[None],
                 "trimap": make_trimap(alpha, self.kernel).astype(np.int64), "tokens": tokens, "text": text, "row": i}
 
+    def _recomposed(self, row, i: int) -> dict:
+        """A training sample composed anew (RSSN), with the foreground and background the
+        composition loss needs, cropped, flipped and resized like the image."""
+        from clipmat.rssn import RecomposeError
+
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        try:
+            s = self.recomposer.sample(row.image_id, row.matte_file, rng)
+        except RecomposeError as e:
+            return {"error": str(e), "row": i}
+        image, alpha, text, (fg, bg) = self._augment(s.image, s.alpha, row, rng, extras=(s.fg, s.bg))
+        tokens = np.asarray(self.tokenize([text], self.text_length)[0], dtype=np.int64)
+        chw = lambda x: x.transpose(2, 0, 1).astype(np.float32) / 255.0  # noqa: E731
+        return {"image": chw(image), "alpha": alpha[None], "fg": chw(fg), "bg": chw(bg),
+                "trimap": make_trimap(alpha, self.kernel).astype(np.int64), "tokens": tokens, "text": text, "row": i}
+
     def _resize(self, x: np.ndarray) -> np.ndarray:
         shrink = min(x.shape[:2]) > self.size
         return cv2.resize(np.ascontiguousarray(x), (self.size, self.size),
                           interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
-    def _augment(self, image, alpha, row, rng: np.random.Generator):
+    def _augment(self, image, alpha, row, rng: np.random.Generator, extras: tuple = ()):
+        """Crop, flip, resize (``extras`` alike); blur and noise on the image only. With ``extras``
+        (RSSN's foreground and background) the image stays float and is not blurred: RSSN blurred
+        the background alone."""
         text = keyword_prompt(row.keyword, rng, self.templates) if self.setting == "keyword" else \
             str(row.expressions[int(rng.integers(len(row.expressions)))])
         h, w = alpha.shape
@@ -233,15 +267,17 @@ class MatteDataset:
         y0 = int(np.clip(cy - side // 2, 0, h - side))
         x0 = int(np.clip(cx - side // 2, 0, w - side))
         image, alpha = image[y0:y0 + side, x0:x0 + side], alpha[y0:y0 + side, x0:x0 + side]
+        extras = [x[y0:y0 + side, x0:x0 + side] for x in extras]
         if rng.random() < 0.5:
             image, alpha, text = image[:, ::-1], alpha[:, ::-1], mirror_text(text)
-        image, alpha = self._resize(image), self._resize(alpha)
-        if rng.random() < 0.25:
+            extras = [x[:, ::-1] for x in extras]
+        image, alpha, extras = self._resize(image), self._resize(alpha), [self._resize(x) for x in extras]
+        if not extras and rng.random() < 0.25:
             image = cv2.GaussianBlur(image, (0, 0), float(rng.uniform(0.5, 1.5)))
         if rng.random() < 0.5:
             noise = rng.normal(0, 10, image.shape)
-            image = np.clip(image.astype(np.float64) + noise, 0, 255).astype(np.uint8)
-        return image, alpha, text
+            image = np.clip(image.astype(np.float64) + noise, 0, 255).astype(image.dtype)
+        return (image, alpha, text, extras) if extras else (image, alpha, text)
 
 
 def collate(items: list[dict]) -> dict:
@@ -253,6 +289,9 @@ def collate(items: list[dict]) -> dict:
     if good:
         for key in ("image", "alpha", "trimap", "tokens"):
             batch[key] = torch.from_numpy(np.stack([it[key] for it in good]))
+        if all("fg" in it for it in good):  # RSSN: what the composition loss needs
+            for key in ("fg", "bg"):
+                batch[key] = torch.from_numpy(np.stack([it[key] for it in good]))
         batch["text"] = [it["text"] for it in good]
         batch["row"] = [it["row"] for it in good]
     return batch

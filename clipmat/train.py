@@ -47,6 +47,7 @@ class TrainOptions:
     setting: str = "keyword"  # keyword | expression
     model: str = "ViT-B-16"  # registered architecture or JSON config
     ablate: tuple[str, ...] = ()  # Table 3: modules to turn off (clipmat.config.ABLATIONS)
+    augment: str = "stored"  # stored: the composites as written (background swap); rssn: composed anew (clipmat.rssn)
     clip_weights: str | None = None  # open_clip tag, CLIP weights file, or None (random)
     quick_gelu: bool | None = None  # None: as the weights say (clipmat.build.resolve_weights)
     batch_size: int | None = None  # per process, per step; None: the model config's train_batch_size
@@ -147,7 +148,7 @@ def _load_optimizer(optimizer, path: Path, param_groups: list) -> None:
 
 
 RESUME_MUST_MATCH = ("manifest", "setting", "model", "lr", "batch_size", "accumulate", "seed", "trimap_kernel", "quick_gelu",
-                     "ablate")
+                     "ablate", "augment")
 
 
 def _check_resume(path: Path, state: dict, opts: TrainOptions, world: int) -> None:
@@ -216,6 +217,9 @@ def _check_trained(had_work: bool, trained: int, skipped: list[str], step: int, 
                         f"{opts.batch_size} in an epoch; lower it. No checkpoint was written")
 
 
+AUGMENTS = ("stored", "rssn")
+
+
 def with_batch_size(opts: TrainOptions) -> TrainOptions:
     """``opts`` with the batch size given, else the interrupted run's (``resume``), else the model
     config's default (12 for ViT-B/16, 4 for ViT-L/14)."""
@@ -239,6 +243,8 @@ def train(opts: TrainOptions, progress=None, log=print) -> Path:
     ``out`` is refused instead of interleaving its log and checkpoints.
     """
     opts = with_batch_size(opts)
+    if opts.augment not in AUGMENTS:
+        raise DataError(f"unknown augmentation {opts.augment!r}; choose {' or '.join(AUGMENTS)}")
     if int(os.environ.get("RANK", "0")) == 0:
         with exclusive(opts.out):
             return _train(opts, progress, log)
@@ -284,7 +290,7 @@ def _train(opts: TrainOptions, progress, log) -> Path:
     # --- data
     dataset = MatteDataset(opts.manifest, opts.setting, config.image_size, config.text_length(opts.setting),
                            tokenize, train=True, seed=opts.seed, trimap_kernel=opts.trimap_kernel,
-                           templates=config.pre_context)
+                           templates=config.pre_context, recompose=opts.augment == "rssn")
     if len(dataset) == 0:
         raise DataError(f"manifest {opts.manifest} has no rows usable in the {opts.setting} setting")
     sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=opts.seed) if distributed \
@@ -329,7 +335,9 @@ def _train(opts: TrainOptions, progress, log) -> Path:
             trimap, tokens = batch["trimap"].to(device), batch["tokens"].to(device)
             with autocast:
                 outputs = net(image, tokens)
-            losses = criterion(**{k: v.float() for k, v in outputs.items()}, target_alpha=alpha, target_trimap=trimap)
+            known = {k: batch[k].to(device) for k in ("fg", "bg") if k in batch}  # RSSN: composition loss too
+            losses = criterion(**{k: v.float() for k, v in outputs.items()}, target_alpha=alpha, target_trimap=trimap,
+                               **(dict(image=image, **known) if known else {}))
             if not _all_ranks_have_data(bool(torch.isfinite(losses["loss"])), distributed, device):
                 raise DataError(f"the loss is not finite at step {state['step'] + 1} (epoch {epoch}, batch {b}); stopped "
                                 "before it reached the weights, and the checkpoints in "

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from clipmat import tokenize
 from clipmat.cli import app
-from clipmat.data import MatteDataset, collate, make_trimap, mirror_text, read_manifest
+from clipmat.data import MatteDataset, collate, make_trimap, mirror_text, read_image, read_manifest
 from clipmat.metrics import all_metrics, conn, grad, mad, mse, sad
 from clipmat.train import TrainOptions, train
 
@@ -380,3 +380,53 @@ def test_gfm_protocol_reproduces_gfms_grad_and_conn():
     assert ours != pytest.approx(want_conn)  # the stated difference: DIM's Conn does not skip the empty thresholds
     r = runner.invoke(app, ["score", "x", "y", "--protocol", "gfmm"])
     assert r.exit_code != 0 and "unknown protocol 'gfmm'" in r.output
+
+
+def test_rssn_composes_each_sample_anew_deterministically(demo):
+    """RSSN: composite = m F + (1 - m) B to rounding, the same for the same (seed, epoch, row), a new background."""
+    from clipmat.rssn import Recomposer
+
+    rows = read_manifest(demo / "manifests/train.parquet", None)
+    rec = Recomposer(rows, demo / "manifests")
+    row = rows.iloc[0]
+    a = rec.sample(row.image_id, row.matte_file, np.random.default_rng([0, 0, 0]))
+    b = rec.sample(row.image_id, row.matte_file, np.random.default_rng([0, 0, 0]))
+    c = rec.sample(row.image_id, row.matte_file, np.random.default_rng([0, 1, 0]))
+    assert all(np.array_equal(getattr(a, k), getattr(b, k)) for k in ("image", "alpha", "fg", "bg"))
+    assert not np.array_equal(a.image, c.image)  # another epoch: another background or RSSN draw
+    m = a.alpha[..., None]
+    assert np.abs(m * a.fg + (1 - m) * a.bg - a.image).max() < 1e-2  # 0-255 scale
+    stored = read_image(row.image_file).astype(np.float32)
+    inside = a.alpha > 0.99  # where the entity is opaque the new image is the entity, as in the stored one
+    assert np.abs(a.image[inside] - stored[inside]).mean() < 12  # JPEG of the stored one, denoising of this one
+
+
+def test_training_with_rssn_uses_the_composition_loss(demo, tmp_path):
+    import torch
+
+    from clipmat.losses import composition_loss
+
+    alpha = torch.rand(1, 1, 8, 8, requires_grad=True)
+    fg, bg, image = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)
+    loss = composition_loss(alpha, fg, bg, image)
+    loss.backward()
+    assert loss > 0 and alpha.grad is not None and alpha.grad.abs().sum() > 0
+    final = train(_opts(demo, tmp_path / "rssn", 2, augment="rssn"), log=lambda s: None)
+    records = [json.loads(line) for line in (tmp_path / "rssn/log.jsonl").read_text().splitlines()]
+    assert final.is_file() and all(r.get("composition", 0) > 0 for r in records), records[0]
+    with pytest.raises(Exception, match="unknown augmentation 'rsn'"):
+        train(_opts(demo, tmp_path / "x", 1, augment="rsn"), log=lambda s: None)
+
+
+def test_rssn_names_what_it_lacks(demo, tmp_path):
+    from clipmat.data import DataError
+    from clipmat.model.prompt import tokenize
+
+    m = tmp_path / "m"
+    shutil.copytree(demo / "manifests", m, ignore=shutil.ignore_patterns("cache", "backgrounds.parquet"))
+    with pytest.raises(DataError, match=r"--augment rssn: .*backgrounds.parquet not found"):
+        MatteDataset(m / "train.parquet", "keyword", 64, 14, tokenize, train=True, recompose=True)
+    shutil.copy(demo / "manifests/backgrounds.parquet", m)
+    data = MatteDataset(m / "train.parquet", "keyword", 64, 14, tokenize, train=True, recompose=True)
+    item = data[0]  # the entity caches are gone: that sample is skipped, named, not fatal
+    assert "error" in item and "entity cache of" in item["error"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from refmatte.compose.render import _cutout, _scaled
+from refmatte.compose.render import cutout, _scaled
 from refmatte.imaging import encode_rgba_png
 from refmatte.testing.crafted import soft_alpha
 
@@ -24,16 +24,16 @@ def big_entity(out, h=3000, w=2000) -> dict:
 
 def test_the_size_cache_is_made_once_deterministic_and_close_to_the_original(tmp_path):
     row = big_entity(tmp_path)
-    full = _cutout(row, tmp_path, 10 ** 6)  # no cache: the original box
-    first = _cutout(row, tmp_path, 1536)
+    full = cutout(row, tmp_path, 10 ** 6)  # no cache: the original box
+    first = cutout(row, tmp_path, 1536)
     files = sorted((tmp_path / "cache/compose").iterdir())
     assert [f.suffix for f in files] == [".json", ".png"] and max(first.pixels.shape[:2]) == 1536
     made = files[1].read_bytes()
-    again = _cutout(row, tmp_path, 1536)  # read, not made again
+    again = cutout(row, tmp_path, 1536)  # read, not made again
     assert again.box == full.box and again.hw == full.hw and np.array_equal(again.pixels, first.pixels)
     for f in files:
         f.unlink()
-    _cutout(row, tmp_path, 1536)
+    cutout(row, tmp_path, 1536)
     assert files[1].read_bytes() == made  # whoever makes it, the same bytes
     for s in (0.25, 0.2, 0.12, 0.05):  # 0.25: 750 px long, the longest compose draws on a 1024 px canvas
         colour, alpha = _scaled(full, s)

@@ -95,6 +95,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3, help="Adam lr; the paper's 1e-4 is for pretrained CLIP weights")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--augment", default="stored", help="stored or rssn (clipmat train --augment)")
     a = ap.parse_args()
 
     # --- data
@@ -112,7 +113,8 @@ def main() -> None:
     config_file = a.out / f"{config.name}.json"
     config_file.write_text(json.dumps(config.to_dict()))
     t0 = time.perf_counter()
-    final = train(TrainOptions(manifest=str(manifests / "train.parquet"), out=str(a.out / "run"), model=str(config_file),
+    final = train(TrainOptions(manifest=str(manifests / "train.parquet"), out=str(a.out / ("run" if a.augment == "stored" else f"run-{a.augment}")),
+                               model=str(config_file), augment=a.augment,
                                lr=a.lr, batch_size=a.batch_size, epochs=10**6, max_steps=a.steps, workers=a.workers,
                                checkpoint_every=500, seed=a.seed, resume=True),
                   progress=lambda step, r: print(f"step {step}: loss {r['loss']:.4f}, {r['img_per_s']} img/s")
@@ -127,7 +129,7 @@ def main() -> None:
     model = load_checkpoint(final)
     seen_words = set(read_manifest(manifests / "train.parquet", "keyword").keyword)
     when = f"in {minutes:.1f} min" if minutes > 0.1 else "earlier (model reused)"
-    print(f"\ntrained {a.steps} steps (batch {a.batch_size}, {a.image_size} px, lr {a.lr}) {when}; "
+    print(f"\ntrained {a.steps} steps (batch {a.batch_size}, {a.image_size} px, lr {a.lr}, augment {a.augment}) {when}; "
           f"keyword setting; whole image at {a.long_side} px long side")
     val = build_seen_val(manifests, a.out, a.long_side, a.workers)
     for title, manifest in (("held-out test split (entities and backgrounds never seen in training)",

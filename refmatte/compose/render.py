@@ -116,9 +116,10 @@ SIZE_CACHE_VERSION = 1
 SIZE_CACHE_HEADROOM = 2.0
 
 
-def _cutout(row: dict, out: Path, long: int) -> Cut:
+def cutout(row: dict, out: Path, long: int, make: bool = True) -> Cut:
     """The entity's :class:`Cut`, from the size cache when the box is longer than ``long`` px
-    (the cache file is made on first use: premultiplied area resampling, like :func:`_scaled`)."""
+    (the cache file is made on first use: premultiplied area resampling, like :func:`_scaled`;
+    with ``make=False`` nothing is written and a missing copy means the full-resolution box)."""
     cached = size_cache_path(row, out, long)
     meta = cached.with_suffix(".json")
     if meta.is_file() and cached.is_file():
@@ -129,7 +130,7 @@ def _cutout(row: dict, out: Path, long: int) -> Cut:
     rgba = read_rgba(out / row["rgba_path"])
     x, y, w, h = cv2.boundingRect(cv2.extractChannel(rgba, 3))  # box of alpha > 0
     cut = Cut((x, y, x + w, y + h), (h, w), rgba[y:y + h, x:x + w])
-    if max(h, w) <= long:
+    if max(h, w) <= long or not make:
         return cut
     import json
 
@@ -305,7 +306,7 @@ def render(task: Task) -> list[dict]:
     background = _background(task.background, out, opts.long_side)
     H, W = background.shape[:2]
     long = int(np.ceil(SIZE_CACHE_HEADROOM * opts.fill[1] * min(H, W)))  # twice the longest any entity is drawn
-    cuts = [_cutout(e, out, long) for e in task.entities]
+    cuts = [cutout(e, out, long) for e in task.entities]
     placed = place(task, H, W, cuts)
     layers = []
     for cut, (s, x, y) in zip(cuts, placed):
