@@ -24,6 +24,10 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from refmatte.compose.plan import ComposeOptions
+from refmatte.compose.render import SIZE_CACHE_HEADROOM, cutout, scaled
+from refmatte.imaging import ImageReadError, read_rgb
+
 P_DENOISE = 0.5
 P_BLUR = 0.5
 BLUR_PX = (20, 60)  # box kernel of the background blur
@@ -66,28 +70,24 @@ class Recomposer:
             raise RecomposeError(f"{BACKGROUNDS.path(self.root)} holds no usable background")
         self.images = {k: g for k, g in rows.groupby("image_id", sort=False)}
 
-    def _layer(self, row, canvas: tuple[int, int]) -> tuple[np.ndarray, int, int]:
-        from refmatte.compose.plan import ComposeOptions
-        from refmatte.compose.render import SIZE_CACHE_HEADROOM, _scaled, cutout
-        from refmatte.imaging import ImageReadError
-
+    def _layer(self, row, long: int) -> tuple[np.ndarray, int, int]:
+        """The entity's colour as compose drew it (``long``: the size-cache side compose read), and its place."""
         entity = self.entities.get(row.entity_id)
         if entity is None:
             raise RecomposeError(f"entity {row.entity_id} of {row.image_id} is not in entities.parquet")
-        long = int(np.ceil(SIZE_CACHE_HEADROOM * ComposeOptions().fill[1] * min(canvas)))  # what compose read
         try:
-            colour, _ = _scaled(cutout(entity, self.root, long, make=False), float(row.scale))
+            colour, _ = scaled(cutout(entity, self.root, long, make=False), float(row.scale))
         except (OSError, ValueError, ImageReadError) as e:
             raise RecomposeError(f"entity cache of {row.entity_id}: {e}") from None
         return colour, int(row.x), int(row.y)
 
     def sample(self, image_id: str, matte_file: str, rng: np.random.Generator) -> Sample:
         """The image ``image_id`` composed anew over a drawn background; the target is ``matte_file``'s entity."""
-        from clipmat.data import DataError, read_matte
-        from refmatte.imaging import ImageReadError, read_rgb
+        from clipmat.data import DataError, read_matte  # clipmat.data imports this module lazily: no cycle
 
         group = self.images[image_id]
         H, W = int(group.height.iloc[0]), int(group.width.iloc[0])
+        long = int(np.ceil(SIZE_CACHE_HEADROOM * ComposeOptions().fill[1] * min(H, W)))  # what compose read
         denoise = rng.random() < P_DENOISE
         colour = np.zeros((H, W, 3), np.float32)  # sum_k m_k F_k
         total = np.zeros((H, W), np.float32)
@@ -97,7 +97,7 @@ class Recomposer:
                 m = read_matte(row.matte_file, (H, W))  # the pixel cap and the size check of every reader
             except DataError as e:
                 raise RecomposeError(str(e)) from None
-            f, x, y = self._layer(row, (H, W))
+            f, x, y = self._layer(row, long)
             if denoise:
                 f = cv2.fastNlMeansDenoisingColored(np.clip(np.rint(f), 0, 255).astype(np.uint8), None, 3, 3, 7, 21)
             layer = np.zeros((H, W, 3), np.float32)

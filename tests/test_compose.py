@@ -9,7 +9,7 @@ import pytest
 
 from refmatte.compose import ComposeOptions, compose
 from refmatte.compose.plan import derive_seed, plan_split, split_of
-from refmatte.compose.render import _background, cutout, _scaled
+from refmatte.compose.render import _background, cutout, scaled
 from refmatte.ingest import read_rows
 from refmatte.schema import BACKGROUND_SCHEMA, ENTITY_SCHEMA
 
@@ -68,7 +68,7 @@ def test_reblending_foregrounds_with_the_mattes_gives_the_jpeg(composed, demo):
         for row, matte in zip(r.itertuples(), mattes_of(m, r)):
             cut = cutout(entities[row.entity_id], m, 10 ** 6)  # the original box: demo entities are below the size cache
             assert cut.box == (row.crop_x0, row.crop_y0, row.crop_x1, row.crop_y1)
-            colour, alpha = _scaled(cut, row.scale)
+            colour, alpha = scaled(cut, row.scale)
             a = matte.astype(np.float32) / 255.0
             h, w = alpha.shape
             image[row.y:row.y + h, row.x:row.x + w] += a[row.y:row.y + h, row.x:row.x + w, None] * colour

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from refmatte.compose.render import cutout, _scaled
+from refmatte.compose.render import cutout, scaled
 from refmatte.imaging import encode_rgba_png
 from refmatte.testing.crafted import soft_alpha
 
@@ -36,8 +36,8 @@ def test_the_size_cache_is_made_once_deterministic_and_close_to_the_original(tmp
     cutout(row, tmp_path, 1536)
     assert files[1].read_bytes() == made  # whoever makes it, the same bytes
     for s in (0.25, 0.2, 0.12, 0.05):  # 0.25: 750 px long, the longest compose draws on a 1024 px canvas
-        colour, alpha = _scaled(full, s)
-        c, a = _scaled(again, s)
+        colour, alpha = scaled(full, s)
+        c, a = scaled(again, s)
         assert colour.shape == c.shape  # the geometry is planned on the original box: same size
         diff = np.abs(colour * alpha[..., None] - c * a[..., None])
         assert diff.max() <= 12 and diff.mean() <= 0.7, (s, diff.max(), diff.mean())

@@ -118,7 +118,7 @@ SIZE_CACHE_HEADROOM = 2.0
 
 def cutout(row: dict, out: Path, long: int, make: bool = True) -> Cut:
     """The entity's :class:`Cut`, from the size cache when the box is longer than ``long`` px
-    (the cache file is made on first use: premultiplied area resampling, like :func:`_scaled`;
+    (the cache file is made on first use: premultiplied area resampling, like :func:`scaled`;
     with ``make=False`` nothing is written and a missing copy means the full-resolution box)."""
     cached = size_cache_path(row, out, long)
     meta = cached.with_suffix(".json")
@@ -136,7 +136,7 @@ def cutout(row: dict, out: Path, long: int, make: bool = True) -> Cut:
 
     from refmatte.imaging import encode_rgba_png
 
-    colour, alpha = _scaled(cut, long / max(h, w))
+    colour, alpha = scaled(cut, long / max(h, w))
     a8 = np.clip(np.rint(alpha * 255.0), 0, 255).astype(np.uint8)
     rgb8 = np.clip(np.rint(colour), 0, 255).astype(np.uint8)  # colour is on the 0-255 scale
     atomic_write_bytes(cached, encode_rgba_png(rgb8, a8, 3))  # same bytes whoever writes it first
@@ -144,7 +144,7 @@ def cutout(row: dict, out: Path, long: int, make: bool = True) -> Cut:
     return Cut(cut.box, cut.hw, np.dstack([rgb8, a8]))
 
 
-def _scaled(cut: Cut, s: float) -> tuple[np.ndarray, np.ndarray]:
+def scaled(cut: Cut, s: float) -> tuple[np.ndarray, np.ndarray]:
     """Straight colour and alpha of ``cut`` at ``s`` times its box size, area-resampled from its
     pixels (premultiplied while resampling: no fringes).
 
@@ -172,7 +172,7 @@ def _scaled(cut: Cut, s: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _coverage(cut: Cut, s: float) -> np.ndarray:
-    """Where :func:`_scaled`'s alpha at scale ``s`` is above zero, from the alpha channel alone (the
+    """Where :func:`scaled`'s alpha at scale ``s`` is above zero, from the alpha channel alone (the
     same resampling, so the same pixels): placement retries never resample colour."""
     h, w = cut.hw
     size = (max(1, round(w * s)), max(1, round(h * s)))
@@ -215,12 +215,12 @@ def _row_placement(r, cuts, H, W, opts, axis: int, shrink: float):
 def _depth_placement(r, cuts, H, W, opts, shrink: float):
     """Back entity anywhere; the front one where it hides opts.overlap of the back's area."""
     m = round(opts.margin * min(H, W))
-    scaled = []
+    sized = []
     for c in cuts:  # geometry only: the coverage of the alpha at this scale, not the colour
         s = _scale_for(r, c.shape[:2], min(H, W), opts, shrink)
         s = min(s, (H - 2 * m) / c.shape[0], (W - 2 * m) / c.shape[1])
-        scaled.append((s, _coverage(c, s)))
-    (sb, ab), (sf, af) = scaled
+        sized.append((s, _coverage(c, s)))
+    (sb, ab), (sf, af) = sized
     hb, wb = ab.shape
     hf, wf = af.shape
     if hb > H - 2 * m or wb > W - 2 * m or hf > H - 2 * m or wf > W - 2 * m:
@@ -310,7 +310,7 @@ def render(task: Task) -> list[dict]:
     placed = place(task, H, W, cuts)
     layers = []
     for cut, (s, x, y) in zip(cuts, placed):
-        colour, alpha = _scaled(cut, s)
+        colour, alpha = scaled(cut, s)
         layers.append(Layer(cut.box, s, x, y, colour, alpha))
     mattes = visible_mattes(layers, H, W)
     image = composite(background, layers, mattes)
