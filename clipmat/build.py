@@ -167,10 +167,21 @@ def create_clip(config: ClipMatConfig, clip_weights: str | None = None) -> torch
                            "offline, download them on a machine with internet and pass the file's path") from None
 
 
-def build_model(config: ClipMatConfig | str, clip_weights: str | None = None,
-                quick_gelu: bool | None = None) -> CLIPMat:
-    """CLIPMat for ``config`` (a :class:`ClipMatConfig`, a registered name or a JSON path)."""
-    if not isinstance(config, ClipMatConfig):
+def build_model(config, clip_weights: str | None = None, quick_gelu: bool | None = None) -> torch.nn.Module:
+    """The model of ``config`` (a config object, a registered name or a JSON path), any family:
+    CLIPMat with ``clip_weights`` as above, the refiner with ImageNet backbone weights
+    (``imagenet`` or a torchvision file), CLIPSeg with a hub id or folder."""
+    if isinstance(config, (str, Path)):
         config = get_config(config)
+    if config.family == "refiner":
+        from clipmat.refiner import build_refiner
+
+        return build_refiner(config, clip_weights)
+    if config.family == "clipseg":
+        from clipmat.clipseg import build_clipseg
+
+        return build_clipseg(config, clip_weights)
+    if config.family != "clipmat":
+        raise ConfigError(f"{config.name} ({config.family}) is not a trainable model")
     config = resolve_weights(config, clip_weights, quick_gelu)
     return CLIPMat(config, create_clip(config, clip_weights))

@@ -23,7 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
 from clipmat.build import build_model, register_clip_configs
-from clipmat.config import ClipMatConfig, ConfigError
+from clipmat.config import ClipMatConfig, ConfigError, config_from_dict
 from clipmat.model import CLIPMat
 from refmatte.atomic import atomic_path
 
@@ -34,15 +34,16 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used; the message names the file and what is wrong."""
 
 
-def save_checkpoint(model: CLIPMat, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
+def save_checkpoint(model: torch.nn.Module, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
     """Write ``model``'s weights and config to ``path`` (.safetensors), atomically."""
     path = Path(path)
     if path.suffix != ".safetensors":
         raise CheckpointError(f"checkpoint {path}: clipmat writes .safetensors files; name it {path.stem}.safetensors")
     state = {k: v.detach().contiguous().cpu() for k, v in _unwrap(model).state_dict().items()}
     config = _unwrap(model).config
-    meta = {"format": FORMAT, "config": json.dumps(config.to_dict()),
-            "clip_config": json.dumps(open_clip.get_model_config(config.clip_model)), **(metadata or {})}
+    meta = {"format": FORMAT, "config": json.dumps({"family": config.family, **config.to_dict()}), **(metadata or {})}
+    if config.family == "clipmat":
+        meta["clip_config"] = json.dumps(open_clip.get_model_config(config.clip_model))
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata=meta)
     return path
@@ -64,8 +65,8 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     return meta
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> CLIPMat:
-    """The CLIPMat saved at ``path`` (.safetensors, or .pt holding {'config', 'state_dict'})."""
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> torch.nn.Module:
+    """The model saved at ``path`` (.safetensors, or .pt holding {'config', 'state_dict'}), any family."""
     path = Path(path)
     if path.suffix in (".pt", ".pth"):
         if not path.is_file():
@@ -90,7 +91,13 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             raise CheckpointError(f"checkpoint {path} has no readable model config in its metadata") from None
         state = load_file(str(path))
     try:
-        config = ClipMatConfig.from_dict(config_data, source=str(path))
+        config = config_from_dict(config_data, source=str(path))
+        if config.family == "clipseg":  # the architecture is data: checked before anything is built, never fetched
+            from clipmat.clipseg import _check_hf_config
+
+            config = dataclasses.replace(config, pretrained="")
+
+            _check_hf_config(config.hf_config, f"checkpoint {path}", sum(v.numel() for v in state.values()))
     except (ConfigError, TypeError) as e:
         raise CheckpointError(f"checkpoint {path} holds an unusable config: {e}") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -100,7 +107,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"checkpoint {path} holds NaN or infinite weights ({len(broken)} tensors, e.g. "
                               f"{broken[0]}); the run that wrote it diverged: use an earlier checkpoint")
     try:
-        model = build_model(_with_clip_architecture(config, clip_config, sum(v.numel() for v in state.values()), path))
+        if config.family == "clipmat":
+            config = _with_clip_architecture(config, clip_config, sum(v.numel() for v in state.values()), path)
+        model = build_model(config)
     except ConfigError as e:
         raise CheckpointError(f"checkpoint {path} holds an unusable CLIP architecture: {e}") from None
     except (RuntimeError, MemoryError, ValueError, TypeError) as e:  # what open_clip raises for a config it cannot build

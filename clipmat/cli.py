@@ -34,28 +34,33 @@ def env_cmd() -> None:
 
 @app.command("list-models")
 def list_models_cmd(
-    params: bool = typer.Option(False, "--params", help="Build each model (random weights) and count its parameters; "
-                                "takes a few seconds per large model."),
+    params: bool = typer.Option(False, "--params", help="Build each trainable model (random weights) and count its "
+                                "parameters; takes a few seconds per large model."),
 ) -> None:
-    """List the registered CLIPMat architectures (clipmat/configs/*.json); any of them, or a JSON
-    file with the same fields, can be passed where a command takes --model."""
+    """List every registered architecture (clipmat/configs/*.json): CLIPMat, the refiner, CLIPSeg and the
+    zero-training cascade, with what each needs. Any of them, or a JSON file with the same fields,
+    can be passed where a command takes --model (train) or a checkpoint (a cascade: predict, eval)."""
     from rich.console import Console
     from rich.table import Table
 
     from clipmat.config import get_config, list_models
 
-    table = Table("model", "CLIP encoders", "input px", "MDE blocks", "text tokens", "context",
-                  *(["parameters"] if params else []))
+    table = Table("model", "family", "backbone", "input px", "needs", *(["parameters"] if params else []))
     for name in list_models():
         c = get_config(name)
-        row = [name, c.clip_model, str(c.image_size), ",".join(map(str, c.detail_blocks)),
-               f"{c.keyword_length} keyword / {c.expression_length} expression", str(c.context_tokens)]
+        backbone = {"clipmat": lambda: f"{c.clip_model} (CLIP)", "refiner": lambda: f"{c.backbone} (torchvision)",
+                    "clipseg": lambda: "CLIP ViT-B/16" if c.hf_config.get("vision_config", {}).get("hidden_size") == 768
+                    else "tiny CLIP", "cascade": lambda: "Grounding DINO + SAM + ViTMatte"}[c.family]()
+        row = [name, c.family, backbone, str(c.image_size) if c.family != "cascade" else "any", c.needs]
         if params:
-            from clipmat.build import build_model
+            if c.family == "cascade":
+                row.append("-")
+            else:
+                from clipmat.build import build_model
 
-            row.append(f"{sum(p.numel() for p in build_model(c).parameters()) / 1e6:.1f} M")
+                row.append(f"{sum(p.numel() for p in build_model(c).parameters()) / 1e6:.1f} M")
         table.add_row(*row)
-    Console(width=120).print(table)
+    Console(width=150).print(table)
 
 
 cli_run.register(app)

@@ -35,8 +35,10 @@ def train_cmd(
     out: Path = typer.Option(Path("runs/clipmat"), "--out", help="Run folder: log.jsonl, checkpoints/, final.safetensors."),
     setting: str = typer.Option("keyword", "--setting", help=SETTING_HELP),
     model: str = typer.Option("ViT-B-16", "--model", help="Architecture (clipmat list-models) or a JSON config file."),
-    clip_weights: str = typer.Option(None, "--clip-weights", help="open_clip tag (e.g. openai: downloaded when online), "
-                                     "a local CLIP .pt/.safetensors file (OpenAI's TorchScript .pt files too), or nothing for random weights."),
+    clip_weights: str = typer.Option(None, "--clip-weights", "--weights", help="Pretrained weights. CLIPMat: an open_clip "
+                                     "tag (e.g. openai: downloaded when online) or a local CLIP .pt/.safetensors file "
+                                     "(OpenAI's TorchScript .pt files too); CLIPSeg: a hub id (CIDAS/clipseg-rd64-refined) "
+                                     "or a local folder; refiner: imagenet or a torchvision .pth file. Nothing: random weights."),
     quick_gelu: bool = typer.Option(None, "--quick-gelu/--no-quick-gelu", help="CLIP's activation; default: as the weights "
                                     "say (QuickGELU for the openai tag and for OpenAI's TorchScript files, else GELU).",
                                     show_default=False),
@@ -57,9 +59,13 @@ def train_cmd(
     val: Path = typer.Option(None, "--val", help="Manifest evaluated (SAD/MSE/MAD, referring accuracy) after each epoch."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in --out (without it, an --out that holds a run is refused)."),
     trimap_kernel: int = typer.Option(25, "--trimap-kernel", help="Erosion kernel of the online trimaps, px at 512 px."),
+    coarse_from: Path = typer.Option(None, "--coarse-from", help="Refiner only: a CLIPMat or CLIPSeg checkpoint whose "
+                                     "predictions are half of the coarse inputs (the other half: the true matte degraded)."),
     device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)."),
 ) -> None:
-    """Train CLIPMat (Adam, bf16 autocast on GPU). Multi-GPU: torchrun --nproc-per-node N -m clipmat.cli train ...
+    """Train CLIPMat, the refiner or CLIPSeg (--model; clipmat list-models): Adam, bf16 autocast on GPU.
+
+    Multi-GPU: torchrun --nproc-per-node N -m clipmat.cli train ...
 
     Checkpoints (safetensors weights, optimiser state and a JSON of the training state)
     go to OUT/checkpoints; --resume picks up the newest, with the same batches as an
@@ -68,19 +74,18 @@ def train_cmd(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from clipmat.data import read_manifest
-    from clipmat import get_config
-    from clipmat.train import TrainOptions, train, with_batch_size
+    from clipmat.train import TrainOptions, checked_config, train, with_batch_size
 
     opts = TrainOptions(manifest=str(manifest), out=str(out), setting=setting, model=model, clip_weights=clip_weights, quick_gelu=quick_gelu,
                         ablate=tuple(a.strip() for a in ablate.split(",") if a.strip()), augment=augment,
                         batch_size=batch_size, accumulate=accumulate, epochs=epochs, max_steps=max_steps, lr=lr,
                         seed=seed, workers=workers, checkpoint_every=checkpoint_every,
                         val_manifest=str(val) if val else None, resume=resume, trimap_kernel=trimap_kernel,
-                        device=device)
+                        coarse_from=str(coarse_from) if coarse_from else None, device=device)
     world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
     try:
         opts = with_batch_size(opts)
-        get_config(opts.model).with_ablations(opts.ablate)  # a bad name is refused before the progress bar starts
+        checked_config(opts)  # a bad name or option is refused before the progress bar starts
         batch_size = opts.batch_size
         rows = len(read_manifest(manifest, setting))
         total = math.ceil(rows / (batch_size * world) / accumulate) * epochs
@@ -95,6 +100,39 @@ def train_cmd(
         fail(str(e))
     if rank == 0:
         console.print(f"trained: {final} (log: {out / 'log.jsonl'})", soft_wrap=True)
+
+
+REFINER_OPTION = typer.Option(None, "--refiner", help="A refiner checkpoint (clipmat train --model refiner) that "
+                              "refines every matte the model predicts (Table 2's 'Refiner: yes').")
+
+
+def _load_models(checkpoint: Path, refiner: Path | None, device: str | None):
+    """(text model, refiner or None), on ``device``; CheckpointError when either is the wrong kind."""
+    import torch
+
+    from clipmat import CheckpointError, load_checkpoint
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if checkpoint.suffix not in (".safetensors", ".pt", ".pth"):  # a registered name or a JSON config
+        from clipmat.cascade import Cascade
+        from clipmat.config import get_config
+
+        config = get_config(str(checkpoint))
+        if config.family != "cascade":
+            raise CheckpointError(f"{checkpoint} names a {config.family} architecture, not trained weights: train it "
+                                  f"(clipmat train MANIFEST --model {checkpoint}) and pass the .safetensors it writes")
+        if refiner:
+            raise CheckpointError("--refiner refines a CLIPMat or CLIPSeg checkpoint's mattes, not a cascade's")
+        return Cascade(config, device), None
+    model = load_checkpoint(checkpoint, device)
+    if model.config.family == "refiner":
+        raise CheckpointError(f"{checkpoint} is a refiner: it refines another model's mattes; pass a CLIPMat or "
+                              f"CLIPSeg checkpoint, and this one as --refiner")
+    second = load_checkpoint(refiner, device) if refiner else None
+    if second is not None and second.config.family != "refiner":
+        raise CheckpointError(f"--refiner {refiner} is a {second.config.family} model, not a refiner "
+                              "(clipmat train --model refiner makes one)")
+    return model, second
 
 
 def _results_path(csv: Path, inputs: dict[str, Path]) -> Path:
@@ -174,7 +212,8 @@ def _region_option(value: str) -> str:
 
 
 def eval_cmd(
-    checkpoint: Path = typer.Argument(..., help="A clipmat checkpoint (.safetensors)."),
+    checkpoint: Path = typer.Argument(..., help="A clipmat checkpoint (.safetensors), or a cascade by name or JSON "
+                                      "config (grounded-vitmatte: no training; clipmat list-models)."),
     manifest: Path = typer.Argument(..., help="Composite manifest to evaluate on (e.g. manifests/test.parquet)."),
     setting: str = typer.Option("keyword", "--setting", help=SETTING_HELP),
     csv: Path = typer.Option(None, "--csv", help="Per-entity results, a .csv; the summary goes to the .json beside it "
@@ -183,28 +222,32 @@ def eval_cmd(
     metrics: str = METRICS_OPTION,
     region: str = REGION_OPTION,
     conventions: str = CONVENTIONS_OPTION,
+    refiner: Path = REFINER_OPTION,
     device: str = typer.Option(None, "--device", help="Default: cuda when available."),
 ) -> None:
     """Evaluate a checkpoint: SAD, MSE, MAD, Grad, Conn per entity at the original resolution, averaged."""
-    import torch
     from rich.progress import Progress
 
-    from clipmat import load_checkpoint
     from clipmat.infer import model_predictor, score, scoring_inputs
 
     which, region, conventions = _metrics_option(metrics), _region_option(region), _conventions_option(conventions)
     csv = _results_path(csv or checkpoint.with_name(f"eval-{manifest.stem}-{setting}{'' if region == 'whole' else '-' + region}.csv"),
                         {"checkpoint": checkpoint, "manifest": manifest})
     try:
-        model = load_checkpoint(checkpoint, device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        model, second = _load_models(checkpoint, refiner, device)
         rows, everyone, texts = scoring_inputs(manifest, setting, model.config.pre_context)
+        no_match: list[str] = []
         with Progress(console=console) as bar:
             task = bar.add_task("eval", total=len(rows))
-            scored = score(rows, everyone, model_predictor(model, setting, long_side), texts, which,
+            scored = score(rows, everyone, model_predictor(model, setting, long_side, second, no_match), texts, which,
                            progress=lambda n: bar.advance(task, n), region=region, conventions=conventions)
     except _errors() as e:
         fail(str(e))
-    _report(scored, setting, manifest, csv, f"CLIPMat {checkpoint.name}", region, conventions)
+    if no_match:
+        console.print(f"[yellow]{len(no_match)} phrases matched nothing[/] and were scored as empty mattes; first: "
+                      f"{no_match[0]}", soft_wrap=True)
+    what = f"{model.config.name} {checkpoint.name}" + (f" + refiner {refiner.name}" if refiner else "")
+    _report(scored, setting, manifest, csv, what, region, conventions)
 
 
 def score_cmd(
@@ -235,7 +278,8 @@ def score_cmd(
 
 
 def predict_cmd(
-    checkpoint: Path = typer.Argument(..., help="A clipmat checkpoint (.safetensors)."),
+    checkpoint: Path = typer.Argument(..., help="A clipmat checkpoint (.safetensors), or a cascade by name or JSON "
+                                      "config (grounded-vitmatte: no training; clipmat list-models)."),
     image: Path = typer.Argument(..., help="Any RGB image."),
     phrase: str = typer.Argument(..., help='What to extract: a keyword ("cat") or an expression.'),
     out: Path = typer.Option(Path("alpha.png"), "--out", help="Alpha matte at the image's size, 8-bit grey, in the format "
@@ -244,14 +288,15 @@ def predict_cmd(
                                 "colours estimated with pymatting)."),
     setting: str = typer.Option("auto", "--setting", help="keyword, expression, or auto: keyword for one or two words."),
     long_side: int = typer.Option(None, "--long-side", help="Inference long side, snapped to 32 (default: model input size)."),
+    refiner: Path = REFINER_OPTION,
     device: str = typer.Option(None, "--device", help="Default: cuda when available."),
 ) -> None:
     """Predict the alpha matte of the object PHRASE names in IMAGE."""
     import cv2
     import numpy as np
-    import torch
 
-    from clipmat import keyword_prompt, load_checkpoint
+    from clipmat import keyword_prompt
+    from clipmat.cascade import NoMatch
     from clipmat.infer import predict_alpha
     from clipmat.model.prompt import token_count
     from refmatte.atomic import atomic_write_bytes
@@ -265,7 +310,8 @@ def predict_cmd(
         setting = "keyword" if len(phrase.split()) <= 2 else "expression"
     if setting not in ("keyword", "expression"):
         fail(f"--setting must be keyword, expression or auto, got {setting!r}")
-    check_outputs({"--out": (out, ()), "--cutout": (cutout, ())}, {"input image": image, "checkpoint": checkpoint})
+    check_outputs({"--out": (out, ()), "--cutout": (cutout, ())}, {"input image": image, "checkpoint": checkpoint,
+                                                                   **({"refiner": refiner} if refiner else {})})
     try:
         encode_as(out, np.zeros((1, 1), np.uint8))  # a suffix that cannot be written fails now, not after the model ran
         if cutout:
@@ -274,13 +320,15 @@ def predict_cmd(
     except (ValueError, ImageReadError) as e:
         fail(str(e))
     try:
-        model = load_checkpoint(checkpoint, device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        model, second = _load_models(checkpoint, refiner, device)
         text = keyword_prompt(phrase, templates=model.config.pre_context) if setting == "keyword" else phrase
         length = model.config.text_length(setting)
-        if token_count(text) > length:
+        if model.config.family != "cascade" and token_count(text) > length:
             console.print(f"[yellow]note:[/] the {setting} text is {token_count(text)} tokens long; the model reads "
                           f"{length} (start and end tokens included), so its end is cut off", soft_wrap=True)
-        alpha = predict_alpha(model, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), [text], setting, long_side)[0]
+        alpha = predict_alpha(model, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), [text], setting, long_side, second)[0]
+    except NoMatch as e:
+        fail(f"{e}; nothing was written (lower box_threshold in a cascade config to accept weaker boxes)")
     except _errors() as e:
         fail(str(e))
     a8 = np.round(alpha * 255).astype(np.uint8)

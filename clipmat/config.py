@@ -34,8 +34,50 @@ class ConfigError(ValueError):
     """A model config that cannot be read; the message names the file or name and the fix."""
 
 
+class _Config:
+    """What every architecture config shares: typed fields checked on creation, JSON in and out."""
+
+    name: str
+
+    def _check_types(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            kind = type(f.default) if f.default is not dataclasses.MISSING else \
+                type(f.default_factory()) if f.default_factory is not dataclasses.MISSING else str
+            ok = isinstance(value, tuple) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value) \
+                if kind is tuple else isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+            if not ok and not (kind is float and isinstance(value, int)):
+                raise ConfigError(f"model config {self.name}: {f.name} should be {kind.__name__}, got {value!r}")
+
+    def text_length(self, setting: str) -> int:
+        """Tokens of tokenised text for ``setting`` ('keyword' or 'expression'), before the context."""
+        if setting == "keyword":
+            return self.keyword_length
+        if setting == "expression":
+            return self.expression_length
+        raise ValueError(f"setting must be 'keyword' or 'expression', got {setting!r}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "config"):
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: a model config is a JSON object, not {type(data).__name__}")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(fields))
+        if unknown:
+            raise ConfigError(f"{source}: unknown field(s) {', '.join(unknown)}; known: {', '.join(fields)}")
+        missing = [n for n, f in fields.items() if n not in data and f.default is dataclasses.MISSING
+                   and f.default_factory is dataclasses.MISSING]
+        if missing:
+            raise ConfigError(f"{source}: missing field(s) {', '.join(missing)}")
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**values)
+
+
 @dataclass(frozen=True)
-class ClipMatConfig:
+class ClipMatConfig(_Config):
     name: str  # registry name (the JSON file's stem)
     clip_model: str  # open_clip architecture giving the image and text encoders
     image_size: int = 512  # square input side in pixels; CLIP positional embeddings are resized to it
@@ -58,13 +100,11 @@ class ClipMatConfig:
     mean: tuple[float, float, float] = OPENAI_MEAN  # per-channel input normalisation of the CLIP weights
     std: tuple[float, float, float] = OPENAI_STD
 
+    family = "clipmat"
+    needs = "CLIP weights (--clip-weights openai online, or a local file); trained on RefMatte"
+
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value, kind = getattr(self, f.name), type(f.default) if f.default is not dataclasses.MISSING else str
-            ok = isinstance(value, tuple) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value) \
-                if kind is tuple else isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
-            if not ok and not (kind is float and isinstance(value, int)):
-                raise ConfigError(f"model config {self.name}: {f.name} should be {kind.__name__}, got {value!r}")
+        self._check_types()
         positive = [f.name for f in dataclasses.fields(self) if isinstance(getattr(self, f.name), int)
                     and not isinstance(getattr(self, f.name), bool) and getattr(self, f.name) <= 0
                     and not (f.name == "context_tokens" and getattr(self, f.name) == 0)]  # 0: post-context off
@@ -110,39 +150,58 @@ class ClipMatConfig:
             changes["context_tokens"] = 0
         return dataclasses.replace(self, **changes)
 
-    def text_length(self, setting: str) -> int:
-        """Tokens of tokenised text for ``setting`` ('keyword' or 'expression'), before the context."""
-        if setting == "keyword":
-            return self.keyword_length
-        if setting == "expression":
-            return self.expression_length
-        raise ValueError(f"setting must be 'keyword' or 'expression', got {setting!r}")
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict, source: str = "config") -> "ClipMatConfig":
-        if not isinstance(data, dict):
-            raise ConfigError(f"{source}: a model config is a JSON object, not {type(data).__name__}")
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - set(fields))
-        if unknown:
-            raise ConfigError(f"{source}: unknown field(s) {', '.join(unknown)}; known: {', '.join(fields)}")
-        missing = [n for n in ("name", "clip_model") if n not in data]
-        if missing:
-            raise ConfigError(f"{source}: missing field(s) {', '.join(missing)}")
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-        return cls(**values)
+@dataclass(frozen=True)
+class FamilyConfig(_Config):
+    """Fields of the architectures that are not CLIPMat (``family`` in the JSON names which)."""
+
+    name: str
+    family: str = ""
+    image_size: int = 512  # square side the model trains at (predict snaps any image to multiples of 32)
+    keyword_length: int = 14
+    expression_length: int = 69
+    pre_context: bool = True  # keywords in a matting template, as CLIPMat's
+    train_batch_size: int = 8
+    ablated = ()
+
+    def __post_init__(self) -> None:
+        self._check_types()
+        if self.family not in FAMILIES:
+            raise ConfigError(f"model config {self.name}: unknown family {self.family!r}; known: {', '.join(FAMILIES)}")
+        limits = {"image_size": 4096, "keyword_length": 77, "expression_length": 77, "train_batch_size": 4096}
+        bad = [f"{k} from 1 to {v}" for k, v in limits.items() if not 0 < getattr(self, k) <= v]
+        if bad:
+            raise ConfigError(f"model config {self.name}: sizes out of range; need {', '.join(bad)}")
+
+
+# family name -> "module:ConfigClass" (imported when a config of that family is read)
+FAMILIES = {"refiner": "clipmat.refiner:RefinerConfig", "clipseg": "clipmat.clipseg:ClipSegConfig",
+            "cascade": "clipmat.cascade:CascadeConfig"}
+
+
+def config_from_dict(data: dict, source: str = "config"):
+    """The typed config of ``data``: its ``family`` (CLIPMat when absent) chooses the class."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a model config is a JSON object, not {type(data).__name__}")
+    family = data.get("family", "clipmat")
+    if family == "clipmat":
+        return ClipMatConfig.from_dict({k: v for k, v in data.items() if k != "family"}, source)
+    if family not in FAMILIES:
+        raise ConfigError(f"{source}: unknown model family {family!r}; known: clipmat, {', '.join(FAMILIES)}")
+    import importlib
+
+    module, cls = FAMILIES[family].split(":")
+    return getattr(importlib.import_module(module), cls).from_dict(data, source)
 
 
 def list_models() -> list[str]:
-    """Names of the registered CLIPMat architectures (the JSON files in ``clipmat/configs``)."""
+    """Names of the registered architectures, every family (the JSON files in ``clipmat/configs``)."""
     return sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
 
 
-def get_config(name_or_path: str | Path) -> ClipMatConfig:
-    """The config registered as ``name_or_path``, or read from that JSON file."""
+def get_config(name_or_path: str | Path):
+    """The config registered as ``name_or_path``, or read from that JSON file (any family)."""
     path = Path(name_or_path)
     if path.suffix != ".json":
         path = CONFIG_DIR / f"{name_or_path}.json"
@@ -158,4 +217,4 @@ def get_config(name_or_path: str | Path) -> ClipMatConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"model config file {path} should hold a JSON object, found {type(data).__name__}")
     data.setdefault("name", path.stem)
-    return ClipMatConfig.from_dict(data, source=str(path))
+    return config_from_dict(data, source=str(path))

@@ -182,7 +182,7 @@ class MatteDataset:
 
     def __init__(self, manifest: str | Path, setting: str, size: int, text_length: int,
                  tokenize: Callable, train: bool, seed: int = 0, trimap_kernel: int = 25, templates: bool = True,
-                 recompose: bool = False):
+                 recompose: bool = False, coarse: bool = False):
         everyone = read_manifest(manifest, None)
         self.recomposer = None
         if recompose and train:  # RSSN: every sample composed anew from the entities (clipmat.rssn)
@@ -198,6 +198,7 @@ class MatteDataset:
         self.text_length, self.tokenize, self.templates = text_length, tokenize, templates
         self.kernel = max(3, round(trimap_kernel * size / 512)) | 1  # given at 512 px, odd
         self.epoch = 0
+        self.coarse = coarse and train  # the refiner's input: the true matte degraded (clipmat.refiner.degrade)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -205,16 +206,19 @@ class MatteDataset:
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def __getitem__(self, i: int) -> dict:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        """Sample ``key``: a row number (of the epoch :meth:`set_epoch` gave), or (epoch, row) as the
+        trainer's sampler yields them, so that persistent loader processes need no message per epoch."""
+        epoch, i = key if isinstance(key, tuple) else (self.epoch, key)
         row = self.rows.iloc[i]
         if self.recomposer is not None:
-            return self._recomposed(row, i)
+            return self._recomposed(row, i, epoch)
         try:
             image, alpha = read_pair(row.image_file, row.matte_file)
         except DataError as e:
             return {"error": str(e), "row": i}
         if self.train:
-            rng = np.random.default_rng([self.seed, self.epoch, i])
+            rng = np.random.default_rng([self.seed, epoch, i])
             if rng.random() < BACKGROUND_SWAP:
                 try:
                     union = np.clip(sum(read_matte(m, image.shape) for m in self.peers[row.image_file]), 0, 1)
@@ -225,15 +229,24 @@ class MatteDataset:
         else:
             image, alpha, text = self._resize(image), self._resize(alpha), eval_text(row, self.setting, self.templates)
         tokens = np.asarray(self.tokenize([text], self.text_length)[0], dtype=np.int64)
-        return {"image": image.transpose(2, 0, 1).astype(np.float32) / 255.0, "alpha": alpha[None],
-                "trimap": make_trimap(alpha, self.kernel).astype(np.int64), "tokens": tokens, "text": text, "row": i}
+        return self._with_coarse({"image": image.transpose(2, 0, 1).astype(np.float32) / 255.0, "alpha": alpha[None],
+                                  "trimap": make_trimap(alpha, self.kernel).astype(np.int64), "tokens": tokens,
+                                  "text": text, "row": i}, epoch, i)
 
-    def _recomposed(self, row, i: int) -> dict:
+    def _with_coarse(self, item: dict, epoch: int, i: int) -> dict:
+        if self.coarse:
+            from clipmat.refiner import degrade
+
+            rng = np.random.default_rng([self.seed, epoch, i, 1])  # its own stream: the other draws stay as they were
+            item["coarse"] = degrade(item["alpha"][0], rng)[None]
+        return item
+
+    def _recomposed(self, row, i: int, epoch: int) -> dict:
         """A training sample composed anew (RSSN), with the foreground and background the
         composition loss needs, cropped, flipped and resized like the image."""
         from clipmat.rssn import RecomposeError
 
-        rng = np.random.default_rng([self.seed, self.epoch, i])
+        rng = np.random.default_rng([self.seed, epoch, i])
         try:
             s = self.recomposer.sample(row.image_id, row.matte_file, rng)
         except RecomposeError as e:
@@ -241,8 +254,9 @@ class MatteDataset:
         image, alpha, text, (fg, bg) = self._augment(s.image, s.alpha, row, rng, extras=(s.fg, s.bg))
         tokens = np.asarray(self.tokenize([text], self.text_length)[0], dtype=np.int64)
         chw = lambda x: x.transpose(2, 0, 1).astype(np.float32) / 255.0  # noqa: E731
-        return {"image": chw(image), "alpha": alpha[None], "fg": chw(fg), "bg": chw(bg),
-                "trimap": make_trimap(alpha, self.kernel).astype(np.int64), "tokens": tokens, "text": text, "row": i}
+        return self._with_coarse({"image": chw(image), "alpha": alpha[None], "fg": chw(fg), "bg": chw(bg),
+                                  "trimap": make_trimap(alpha, self.kernel).astype(np.int64), "tokens": tokens,
+                                  "text": text, "row": i}, epoch, i)
 
     def _resize(self, x: np.ndarray) -> np.ndarray:
         shrink = min(x.shape[:2]) > self.size
@@ -289,9 +303,10 @@ def collate(items: list[dict]) -> dict:
     if good:
         for key in ("image", "alpha", "trimap", "tokens"):
             batch[key] = torch.from_numpy(np.stack([it[key] for it in good]))
-        if all("fg" in it for it in good):  # RSSN: what the composition loss needs
-            for key in ("fg", "bg"):
-                batch[key] = torch.from_numpy(np.stack([it[key] for it in good]))
+        for keys in (("fg", "bg"), ("coarse",)):  # RSSN: what the composition loss needs; the refiner's input
+            if all(keys[0] in it for it in good):
+                for key in keys:
+                    batch[key] = torch.from_numpy(np.stack([it[key] for it in good]))
         batch["text"] = [it["text"] for it in good]
         batch["row"] = [it["row"] for it in good]
     return batch

@@ -17,10 +17,11 @@ import cv2
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 
 from clipmat.data import DataError, eval_text, read_image, read_manifest, read_matte, usable
 from clipmat.metrics import METRICS, all_metrics
-from clipmat.model import CLIPMat, tokenize
+from clipmat.model import tokenize
 from refmatte.imaging import ImageReadError, read_cv2
 
 MULTIPLE = 32
@@ -33,21 +34,40 @@ def snapped_size(height: int, width: int, long_side: int) -> tuple[int, int]:
     return snap(height), snap(width)
 
 
+def _input(image: np.ndarray, long_side: int, device) -> torch.Tensor:
+    """(1, 3, h, w) in [0, 1]: ``image`` resized to its :func:`snapped_size` for ``long_side``."""
+    h, w = image.shape[:2]
+    sh, sw = snapped_size(h, w, long_side)
+    x = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA if sh < h else cv2.INTER_LINEAR)
+    return torch.from_numpy(x).permute(2, 0, 1).float().div(255).unsqueeze(0).to(device)
+
+
 @torch.inference_mode()
-def predict_alpha(model: CLIPMat, image: np.ndarray, texts: list[str], setting: str,
-                  long_side: int | None = None) -> np.ndarray:
-    """Mattes (len(texts), H, W) float32 in [0, 1] for one RGB uint8 image (H, W, 3) and several texts."""
+def predict_alpha(model: torch.nn.Module, image: np.ndarray, texts: list[str], setting: str,
+                  long_side: int | None = None, refiner: torch.nn.Module | None = None) -> np.ndarray:
+    """Mattes (len(texts), H, W) float32 in [0, 1] for one RGB uint8 image (H, W, 3) and several texts.
+
+    ``model``: any text-driven model (CLIPMat, CLIPSeg); ``refiner``: a :mod:`clipmat.refiner`
+    model that refines each matte at its own input size (Table 2's "Refiner: yes").
+    """
+    if model.config.family == "cascade":  # no tensors in, whole images: clipmat.cascade
+        return np.stack([model.predict(image, text) for text in texts])
     model.eval()
     device = next(model.parameters()).device
     h, w = image.shape[:2]
-    sh, sw = snapped_size(h, w, long_side or model.config.image_size)
-    x = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA if sh < h else cv2.INTER_LINEAR)
-    x = torch.from_numpy(x).permute(2, 0, 1).float().div(255).unsqueeze(0).to(device)
+    x = _input(image, long_side or model.config.image_size, device)
     tokens = tokenize(texts, model.config.text_length(setting)).to(device)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
         alpha = model(x.expand(len(texts), -1, -1, -1), tokens)["alpha"]
-    alpha = alpha.float().clamp(0, 1)[:, 0].cpu().numpy()  # (N, sh, sw)
-    return np.stack([cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR) for a in alpha])
+    alpha = alpha.float().clamp(0, 1)  # (N, 1, sh, sw)
+    if refiner is not None:
+        refiner.eval()
+        rdevice = next(refiner.parameters()).device
+        xr = _input(image, long_side or refiner.config.image_size, rdevice)
+        coarse = F.interpolate(alpha.to(rdevice), size=xr.shape[-2:], mode="bilinear", align_corners=False)
+        with torch.autocast(rdevice.type, dtype=torch.bfloat16, enabled=rdevice.type == "cuda"):
+            alpha = refiner(xr.expand(len(texts), -1, -1, -1), coarse)["alpha"].float().clamp(0, 1)
+    return np.stack([cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR) for a in alpha[:, 0].cpu().numpy()])
 
 
 def soft_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -130,8 +150,25 @@ def score(rows: pd.DataFrame, everyone: pd.DataFrame, predictor: Predictor, text
     return Scored(table, skipped)  # rows in the manifest's order
 
 
-def model_predictor(model: CLIPMat, setting: str, long_side: int | None = None) -> Predictor:
-    return lambda image, group, texts: list(predict_alpha(model, image, texts, setting, long_side))
+def model_predictor(model, setting: str, long_side: int | None = None, refiner: torch.nn.Module | None = None,
+                    no_match: list[str] | None = None) -> Predictor:
+    """Predictions of a model (any family). A cascade's phrase that matches nothing is scored as an
+    empty matte, and its message appended to ``no_match``."""
+    if model.config.family == "cascade":
+        from clipmat.cascade import NoMatch
+
+        def predict(image, group, texts):
+            out = []
+            for text in texts:
+                try:
+                    out.append(model.predict(image, text))
+                except NoMatch as e:
+                    if no_match is not None:
+                        no_match.append(str(e))
+                    out.append(np.zeros(image.shape[:2], np.float32))
+            return out
+        return predict
+    return lambda image, group, texts: list(predict_alpha(model, image, texts, setting, long_side, refiner))
 
 
 def png_predictor(folder) -> Predictor:

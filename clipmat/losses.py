@@ -96,26 +96,30 @@ class ClipMatLoss(nn.Module):
         super().__init__()
         self.weights, self.kernel = weights, kernel
 
-    def forward(self, trimap_logits: torch.Tensor, details: torch.Tensor, alpha: torch.Tensor, *,
-                target_alpha: torch.Tensor, target_trimap: torch.Tensor, image: torch.Tensor | None = None,
+    def forward(self, alpha: torch.Tensor, trimap_logits: torch.Tensor | None = None, details: torch.Tensor | None = None,
+                *, target_alpha: torch.Tensor, target_trimap: torch.Tensor, image: torch.Tensor | None = None,
                 fg: torch.Tensor | None = None, bg: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """Logits (B, 3, H, W), details and alpha (B, 1, H, W); targets alpha (B, 1, H, W), trimap (B, H, W) int64."""
-        with torch.autocast(trimap_logits.device.type, enabled=False):  # float32: bf16 blurs small alpha errors
-            return self._terms(trimap_logits.float(), details.float(), alpha.float(), target_alpha.float(),
-                               target_trimap, *(None if t is None else t.float() for t in (image, fg, bg)))
+        """Logits (B, 3, H, W), details and alpha (B, 1, H, W); targets alpha (B, 1, H, W), trimap (B, H, W) int64.
+
+        A model with one output (CLIPSeg) gives ``alpha`` alone: the fused terms (and composition) train it."""
+        f = lambda t: None if t is None else t.float()  # noqa: E731
+        with torch.autocast(alpha.device.type, enabled=False):  # float32: bf16 blurs small alpha errors
+            return self._terms(f(trimap_logits), f(details), alpha.float(), target_alpha.float(),
+                               target_trimap, f(image), f(fg), f(bg))
 
     def _terms(self, trimap_logits, details, alpha, target_alpha, target_trimap, image, fg, bg):
         w = self.weights
-        transition = (target_trimap == 1).unsqueeze(1).to(details.dtype)  # (B, 1, H, W)
-        terms = {
-            "semantic": F.cross_entropy(trimap_logits, target_trimap),
-            "details_alpha": alpha_loss(details, target_alpha, transition),
-            "details_laplacian": laplacian_loss(details, target_alpha, transition, kernel=self.kernel),
-            "fused_alpha": alpha_loss(alpha, target_alpha),
-            "fused_laplacian": laplacian_loss(alpha, target_alpha, kernel=self.kernel),
-        }
-        total = (w.semantic * terms["semantic"] + w.details * (terms["details_alpha"] + terms["details_laplacian"])
-                 + w.fused * (terms["fused_alpha"] + terms["fused_laplacian"]))
+        terms = {"fused_alpha": alpha_loss(alpha, target_alpha),
+                 "fused_laplacian": laplacian_loss(alpha, target_alpha, kernel=self.kernel)}
+        total = w.fused * (terms["fused_alpha"] + terms["fused_laplacian"])
+        if trimap_logits is not None and details is not None:
+            transition = (target_trimap == 1).unsqueeze(1).to(details.dtype)  # (B, 1, H, W)
+            terms = {"semantic": F.cross_entropy(trimap_logits, target_trimap),
+                     "details_alpha": alpha_loss(details, target_alpha, transition),
+                     "details_laplacian": laplacian_loss(details, target_alpha, transition, kernel=self.kernel),
+                     **terms}
+            total = total + w.semantic * terms["semantic"] + w.details * (terms["details_alpha"]
+                                                                          + terms["details_laplacian"])
         if fg is not None and bg is not None and image is not None and w.composition:
             terms["composition"] = composition_loss(alpha, fg, bg, image)
             total = total + w.composition * terms["composition"]

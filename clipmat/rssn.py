@@ -9,6 +9,13 @@ of the manifest's folder, and GFM's RSSN steps are drawn with p = 0.5 each: deno
 foregrounds and background (OpenCV's non-local means), a box blur of 20-60 px on the
 background only. (RSSN's noise after compositing stays in the dataset's augmentation.)
 
+Non-local means is most of a sample's cost (about 40 ms per 256 px layer), and it is
+deterministic, so each data-loading process keeps the layers and backgrounds it made
+(:class:`_Memo`, bounded in bytes): an entity layer is the same array whenever it is drawn again, and a
+background is denoised once at the size that covers the canvas, before the random window
+is cut from it (GFM denoises the window; the two differ only within the filter's 10 px
+search radius of the window's edge).
+
 For the target entity t, the sample gives F = F_t and B = (I - m_t F_t) / (1 - m_t) (the
 other entities and the new background as t sees them), so I = m_t F + (1 - m_t) B, which
 GFM's composition loss needs. Nothing is written: a missing size-cache copy is replaced by
@@ -31,6 +38,32 @@ from refmatte.imaging import ImageReadError, read_rgb
 P_DENOISE = 0.5
 P_BLUR = 0.5
 BLUR_PX = (20, 60)  # box kernel of the background blur
+MEMO_BYTES = 256 << 20  # denoised layers and backgrounds kept per data-loading process
+
+
+def denoise(image: np.ndarray) -> np.ndarray:
+    """RSSN's denoising step (GFM's parameters: h 3, colour h 3, template 7 px, search 21 px), uint8 in and out."""
+    return cv2.fastNlMeansDenoisingColored(image, None, 3, 3, 7, 21)
+
+
+class _Memo:
+    """Arrays by key, the least recently used dropped beyond ``limit`` bytes."""
+
+    def __init__(self, limit: int = MEMO_BYTES):
+        from collections import OrderedDict
+
+        self.limit, self.used, self.items = limit, 0, OrderedDict()
+
+    def get(self, key, make):
+        if key in self.items:
+            self.items.move_to_end(key)
+            return self.items[key]
+        value = make()
+        self.items[key] = value
+        self.used += value.nbytes
+        while self.used > self.limit and len(self.items) > 1:
+            self.used -= self.items.popitem(last=False)[1].nbytes
+        return value
 
 
 class RecomposeError(ValueError):
@@ -69,17 +102,40 @@ class Recomposer:
         if not self.backgrounds:
             raise RecomposeError(f"{BACKGROUNDS.path(self.root)} holds no usable background")
         self.images = {k: g for k, g in rows.groupby("image_id", sort=False)}
+        self.memo = _Memo()
 
-    def _layer(self, row, long: int) -> tuple[np.ndarray, int, int]:
+    def __getstate__(self) -> dict:  # a worker starts with an empty memo of its own
+        return {**self.__dict__, "memo": _Memo(self.memo.limit)}
+
+    def _layer(self, row, long: int, denoised: bool) -> tuple[np.ndarray, int, int]:
         """The entity's colour as compose drew it (``long``: the size-cache side compose read), and its place."""
         entity = self.entities.get(row.entity_id)
         if entity is None:
             raise RecomposeError(f"entity {row.entity_id} of {row.image_id} is not in entities.parquet")
-        try:
+
+        def make() -> np.ndarray:
             colour, _ = scaled(cutout(entity, self.root, long, make=False), float(row.scale))
+            return denoise(np.clip(np.rint(colour), 0, 255).astype(np.uint8)).astype(np.float32) if denoised else colour
+
+        try:
+            colour = self.memo.get(("layer", row.entity_id, float(row.scale), long, denoised), make)
         except (OSError, ValueError, ImageReadError) as e:
             raise RecomposeError(f"entity cache of {row.entity_id}: {e}") from None
         return colour, int(row.x), int(row.y)
+
+    def _background(self, path: Path, H: int, W: int, denoised: bool, rng: np.random.Generator) -> np.ndarray:
+        """A random H x W window of the background at ``path`` scaled to cover H x W (denoised first when asked)."""
+        def make() -> np.ndarray:
+            try:
+                bg = _covering(read_rgb(path).array, H, W)
+            except (OSError, ValueError, ImageReadError) as e:
+                raise RecomposeError(f"background {path}: {e}") from None
+            return denoise(bg) if denoised else bg
+
+        bg = self.memo.get(("background", str(path), H, W, denoised), make)
+        y = int(rng.integers(bg.shape[0] - H + 1))
+        x = int(rng.integers(bg.shape[1] - W + 1))
+        return bg[y:y + H, x:x + W].copy()  # never a view of the memo
 
     def sample(self, image_id: str, matte_file: str, rng: np.random.Generator) -> Sample:
         """The image ``image_id`` composed anew over a drawn background; the target is ``matte_file``'s entity."""
@@ -88,7 +144,7 @@ class Recomposer:
         group = self.images[image_id]
         H, W = int(group.height.iloc[0]), int(group.width.iloc[0])
         long = int(np.ceil(SIZE_CACHE_HEADROOM * ComposeOptions().fill[1] * min(H, W)))  # what compose read
-        denoise = rng.random() < P_DENOISE
+        denoised = rng.random() < P_DENOISE
         colour = np.zeros((H, W, 3), np.float32)  # sum_k m_k F_k
         total = np.zeros((H, W), np.float32)
         target = None
@@ -97,9 +153,7 @@ class Recomposer:
                 m = read_matte(row.matte_file, (H, W))  # the pixel cap and the size check of every reader
             except DataError as e:
                 raise RecomposeError(str(e)) from None
-            f, x, y = self._layer(row, long)
-            if denoise:
-                f = cv2.fastNlMeansDenoisingColored(np.clip(np.rint(f), 0, 255).astype(np.uint8), None, 3, 3, 7, 21)
+            f, x, y = self._layer(row, long, denoised)
             layer = np.zeros((H, W, 3), np.float32)
             h, w = min(f.shape[0], H - y), min(f.shape[1], W - x)
             layer[y:y + h, x:x + w] = f[:h, :w]
@@ -110,13 +164,7 @@ class Recomposer:
         if target is None:
             raise RecomposeError(f"{matte_file} is not a matte of {image_id}")
         path = self.root / self.backgrounds[int(rng.integers(len(self.backgrounds)))]
-        try:
-            bg = read_rgb(path).array
-        except (OSError, ValueError, ImageReadError) as e:
-            raise RecomposeError(f"background {path}: {e}") from None
-        bg = _cover(bg, H, W, rng)
-        if denoise:
-            bg = cv2.fastNlMeansDenoisingColored(bg, None, 3, 3, 7, 21)
+        bg = self._background(path, H, W, denoised, rng)
         if rng.random() < P_BLUR:
             k = int(rng.integers(BLUR_PX[0], BLUR_PX[1] + 1))
             bg = cv2.blur(bg, (k, k))
@@ -129,11 +177,8 @@ class Recomposer:
         return Sample(image.astype(np.float32), m, fg, behind.astype(np.float32))
 
 
-def _cover(bg: np.ndarray, H: int, W: int, rng: np.random.Generator) -> np.ndarray:
-    """``bg`` scaled to cover H x W, then a random H x W window of it."""
+def _covering(bg: np.ndarray, H: int, W: int) -> np.ndarray:
+    """``bg`` scaled (aspect kept) to the smallest size that covers H x W."""
     s = max(H / bg.shape[0], W / bg.shape[1])
     size = (max(W, int(np.ceil(bg.shape[1] * s))), max(H, int(np.ceil(bg.shape[0] * s))))
-    bg = cv2.resize(bg, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
-    y = int(rng.integers(bg.shape[0] - H + 1))
-    x = int(rng.integers(bg.shape[1] - W + 1))
-    return np.ascontiguousarray(bg[y:y + H, x:x + W])
+    return cv2.resize(bg, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)

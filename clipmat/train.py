@@ -60,6 +60,7 @@ class TrainOptions:
     checkpoint_every: int = 1000  # optimiser steps
     keep: int = 3  # checkpoints kept (the newest); final.safetensors is always written
     val_manifest: str | None = None  # evaluated at the end of every epoch
+    coarse_from: str | None = None  # refiner only: a text model's checkpoint whose predictions are half the coarse inputs
     resume: bool = False
     trimap_kernel: int = 25  # px at 512 px input
     device: str | None = None  # default: cuda when available
@@ -79,6 +80,21 @@ class _EpochOrder(Sampler):
 
     def __len__(self) -> int:
         return self.n - self.skip
+
+
+class _WithEpoch(Sampler):
+    """``sampler``'s rows as (epoch, row): the sample's augmentation is seeded from both, and the
+    loader's processes can live across epochs (they never hold an epoch of their own)."""
+
+    def __init__(self, sampler):
+        self.sampler = sampler
+
+    def __iter__(self):
+        epoch = self.sampler.epoch
+        return ((epoch, i) for i in self.sampler)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
 
 
 def latest_checkpoint(out: Path) -> Path | None:
@@ -148,7 +164,7 @@ def _load_optimizer(optimizer, path: Path, param_groups: list) -> None:
 
 
 RESUME_MUST_MATCH = ("manifest", "setting", "model", "lr", "batch_size", "accumulate", "seed", "trimap_kernel", "quick_gelu",
-                     "ablate", "augment")
+                     "ablate", "augment", "coarse_from")
 
 
 def _check_resume(path: Path, state: dict, opts: TrainOptions, world: int) -> None:
@@ -236,6 +252,54 @@ def with_batch_size(opts: TrainOptions) -> TrainOptions:
     return replace(opts, batch_size=get_config(opts.model).train_batch_size)
 
 
+def checked_config(opts: TrainOptions):
+    """The config ``opts`` trains (ablations applied); DataError for options its family cannot take."""
+    config = get_config(opts.model)
+    if config.family != "clipmat":
+        extra = [name for name, given in (("--ablate", opts.ablate), ("--quick-gelu", opts.quick_gelu is not None))
+                 if given]
+        if extra:
+            raise DataError(f"{' and '.join(extra)} apply to CLIPMat only; {config.name} is a {config.family} model")
+        if config.family == "cascade":
+            raise DataError(f"{config.name} is a cascade of pretrained models: nothing to train; "
+                            "use it directly with clipmat predict / eval")
+    if opts.coarse_from and config.family != "refiner":
+        raise DataError(f"--coarse-from feeds a refiner; {config.name} is a {config.family} model")
+    if config.family == "refiner" and opts.val_manifest:
+        raise DataError("--val scores a text-driven model; score a refiner with clipmat eval CKPT MANIFEST --refiner R")
+    return config.with_ablations(opts.ablate) if config.family == "clipmat" else config
+
+
+def _coarse_model(opts: TrainOptions, device: torch.device):
+    """The text model whose predictions feed the refiner (``--coarse-from``), frozen, or None."""
+    if not opts.coarse_from:
+        return None
+    model = load_checkpoint(opts.coarse_from, device)
+    if model.config.family not in ("clipmat", "clipseg"):
+        raise DataError(f"--coarse-from {opts.coarse_from} is a {model.config.family} model; give a CLIPMat or "
+                        "CLIPSeg checkpoint")
+    return model.eval().requires_grad_(False)
+
+
+def _coarse_inputs(batch: dict, coarse_model, opts: TrainOptions, step: int, device: torch.device) -> torch.Tensor:
+    """The refiner's coarse mattes: the degraded truth, and with ``--coarse-from`` the model's prediction for
+    half of the samples (drawn from (seed, step), so a resumed run draws the same)."""
+    coarse = batch["coarse"].to(device)
+    if coarse_model is None:
+        return coarse
+    pick = torch.rand(len(coarse), generator=torch.Generator().manual_seed(opts.seed * 1_000_003 + step)) < 0.5
+    if pick.any():
+        from clipmat.model import tokenize
+
+        texts = [t for t, p in zip(batch["text"], pick.tolist()) if p]
+        tokens = tokenize(texts, coarse_model.config.text_length(opts.setting)).to(device)
+        with torch.no_grad():
+            predicted = coarse_model(batch["image"][pick].to(device), tokens)["alpha"].float()
+        coarse = coarse.clone()
+        coarse[pick.to(device)] = predicted
+    return coarse
+
+
 def train(opts: TrainOptions, progress=None, log=print) -> Path:
     """Run training; returns the path of the final checkpoint (``out/final.safetensors``).
 
@@ -278,10 +342,10 @@ def _train(opts: TrainOptions, progress, log) -> Path:
         if opts.resume and rank == 0:  # killed before its first checkpoint: its log starts over too
             _truncate_log(out / "log.jsonl", 0)
         state = {"step": 0, "epoch": 0, "batches_in_epoch": 0, "options": asdict(opts), "world_size": world}
-        model = build_model(get_config(opts.model).with_ablations(opts.ablate), opts.clip_weights, opts.quick_gelu)
+        model = build_model(checked_config(opts), opts.clip_weights, opts.quick_gelu)
         if model.config.ablated and rank == 0:
             log(f"ablated (Table 3): {', '.join(model.config.ablated)} off")
-        note = activation_note(opts.clip_weights, opts.quick_gelu, model.config)
+        note = activation_note(opts.clip_weights, opts.quick_gelu, model.config) if model.config.family == "clipmat" else None
         if note and rank == 0:
             log(note)
     config = model.config
@@ -290,13 +354,14 @@ def _train(opts: TrainOptions, progress, log) -> Path:
     # --- data
     dataset = MatteDataset(opts.manifest, opts.setting, config.image_size, config.text_length(opts.setting),
                            tokenize, train=True, seed=opts.seed, trimap_kernel=opts.trimap_kernel,
-                           templates=config.pre_context, recompose=opts.augment == "rssn")
+                           templates=config.pre_context, recompose=opts.augment == "rssn",
+                           coarse=config.family == "refiner")
     if len(dataset) == 0:
         raise DataError(f"manifest {opts.manifest} has no rows usable in the {opts.setting} setting")
     sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=opts.seed) if distributed \
         else _EpochOrder(len(dataset), opts.seed)
-    loader_kwargs = dict(batch_size=opts.batch_size, sampler=sampler, num_workers=opts.workers, collate_fn=collate,
-                         persistent_workers=False, pin_memory=device.type == "cuda")
+    loader = DataLoader(dataset, batch_size=opts.batch_size, sampler=_WithEpoch(sampler), num_workers=opts.workers,
+                        collate_fn=collate, persistent_workers=opts.workers > 0, pin_memory=device.type == "cuda")
 
     optimizer = torch.optim.Adam(model.parameters(), lr=opts.lr)
     if resume_from:
@@ -308,6 +373,7 @@ def _train(opts: TrainOptions, progress, log) -> Path:
     net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None) \
         if distributed else model
     criterion = ClipMatLoss()
+    coarse_model = _coarse_model(opts, device)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
     log_file = out / "log.jsonl"
     skipped: list[str] = []
@@ -318,23 +384,26 @@ def _train(opts: TrainOptions, progress, log) -> Path:
     had_work = state["epoch"] < opts.epochs and not done
     while state["epoch"] < opts.epochs and not done:
         epoch, skip = state["epoch"], state["batches_in_epoch"]
-        dataset.set_epoch(epoch)
         if distributed:
             sampler.set_epoch(epoch)
         else:
             sampler.set_epoch(epoch, skip * opts.batch_size)
         net.train()
         t0, seen = time.perf_counter(), 0
-        for b, batch in enumerate(DataLoader(dataset, **loader_kwargs), start=skip if not distributed else 0):
+        for b, batch in enumerate(loader, start=skip if not distributed else 0):
             skipped += batch["errors"]
             for e in batch["errors"]:
                 log(f"skipped: {e}")
             if not _all_ranks_have_data("image" in batch, distributed, device):
                 continue  # every rank skips together, or DDP's all-reduce would hang
             image, alpha = batch["image"].to(device, non_blocking=True), batch["alpha"].to(device, non_blocking=True)
-            trimap, tokens = batch["trimap"].to(device), batch["tokens"].to(device)
+            trimap = batch["trimap"].to(device)
+            if config.family == "refiner":  # image + coarse matte in
+                second = _coarse_inputs(batch, coarse_model, opts, state["step"], device)
+            else:
+                second = batch["tokens"].to(device)
             with autocast:
-                outputs = net(image, tokens)
+                outputs = net(image, second)
             known = {k: batch[k].to(device) for k in ("fg", "bg") if k in batch}  # RSSN: composition loss too
             losses = criterion(**{k: v.float() for k, v in outputs.items()}, target_alpha=alpha, target_trimap=trimap,
                                **(dict(image=image, **known) if known else {}))

@@ -117,6 +117,9 @@ def test_augmentation_is_the_same_for_any_number_of_workers(demo):
     ds.set_epoch(2)
     assert not np.array_equal(ds[0]["image"], MatteDataset(demo / "manifests/train.parquet", "expression", 64, 69,
                                                            tokenize, train=True, seed=3)[0]["image"])
+    assert np.array_equal(ds[0]["image"], ds[(2, 0)]["image"])  # the trainer's (epoch, row) keys: same sample
+    ds.set_epoch(0)
+    assert np.array_equal(ds[(2, 0)]["image"], ds[(2, 0)]["image"]) and not np.array_equal(ds[0]["image"], ds[(2, 0)]["image"])
 
 
 def test_evaluation_text_is_fixed(demo, tmp_path):
@@ -399,6 +402,26 @@ def test_rssn_composes_each_sample_anew_deterministically(demo):
     stored = read_image(row.image_file).astype(np.float32)
     inside = a.alpha > 0.99  # where the entity is opaque the new image is the entity, as in the stored one
     assert np.abs(a.image[inside] - stored[inside]).mean() < 12  # JPEG of the stored one, denoising of this one
+    fresh = Recomposer(rows, demo / "manifests")  # what a new loader process makes, without the memo
+    denoised = next(s for s in range(50) if np.random.default_rng([0, s, 0]).random() < 0.5)
+    d1 = rec.sample(row.image_id, row.matte_file, np.random.default_rng([0, denoised, 0]))
+    assert len(rec.memo.items) and all(np.array_equal(getattr(d1, k), getattr(
+        fresh.sample(row.image_id, row.matte_file, np.random.default_rng([0, denoised, 0])), k)) for k in ("image", "bg"))
+    import pickle
+
+    assert not pickle.loads(pickle.dumps(rec)).memo.items  # a worker's copy starts empty
+
+
+def test_rssn_memo_stays_within_its_bytes():
+    from clipmat.rssn import _Memo
+
+    memo = _Memo(limit=3000)
+    for k in range(5):
+        memo.get(k, lambda: np.zeros(1000, np.uint8))
+    assert list(memo.items) == [2, 3, 4] and memo.used == 3000
+    memo.get(2, lambda: None)  # a hit: no new array, and 2 is now the newest
+    memo.get(5, lambda: np.zeros(1000, np.uint8))
+    assert list(memo.items) == [4, 2, 5]
 
 
 def test_training_with_rssn_uses_the_composition_loss(demo, tmp_path):

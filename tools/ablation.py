@@ -40,6 +40,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3, help="Adam lr; the paper's 1e-4 is for pretrained CLIP weights")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--augment", default="stored", help="stored or rssn (clipmat train --augment), the same for every row")
     a = ap.parse_args()
 
     # --- data: the learning check's
@@ -61,7 +62,8 @@ def main() -> None:
         run = a.out / ("run-" + ("-".join(on) or "none"))
         t0 = time.perf_counter()
         final = train(TrainOptions(manifest=str(manifests / "train.parquet"), out=str(run), model=str(config_file),
-                                   ablate=off, lr=a.lr, batch_size=a.batch_size, epochs=10**6, max_steps=a.steps,
+                                   ablate=off, augment=a.augment, lr=a.lr, batch_size=a.batch_size, epochs=10**6,
+                                   max_steps=a.steps,
                                    workers=a.workers, checkpoint_every=500, seed=a.seed, resume=True), log=lambda s: None)
         minutes.append((time.perf_counter() - t0) / 60)
         model = load_checkpoint(final)
@@ -75,7 +77,7 @@ def main() -> None:
     # --- table
     n = next(iter(baselines.values()))["entities"]
     print(f"\nTable 3, tiny CLIPMat from random weights, {a.steps} steps (batch {a.batch_size}, {a.image_size} px, "
-          f"lr {a.lr}, seed {a.seed}); keyword setting, {n} training entities in new images on the test backgrounds, "
+          f"lr {a.lr}, seed {a.seed}, augment {a.augment}); keyword setting, {n} training entities in new images on the test backgrounds, "
           f"whole image at {a.long_side} px long side")
     print("| TSP | MDE | Pre-CP | Post-CP | SAD | MSE | MAD | referring accuracy |")
     print("|:-:|:-:|:-:|:-:|---:|---:|---:|---:|")

@@ -4,7 +4,10 @@ Sections: data -> train -> score -> table.
 1. Data: the demo's pool (ingest + annotate), composed into a larger train split
    (--per-group) and the held-out test split (entities never seen in training; 3 of
    its 6 categories are not in the train split at all), at --long-side px.
-2. Train: `clipmat train` (tiny, keyword setting, Adam 1e-4) for --steps steps on this CPU.
+2. Train: `clipmat train` (tiny, keyword setting, Adam) for --steps steps on this CPU: CLIPMat,
+   the refiner (half of its coarse inputs from that CLIPMat's predictions, --coarse-from) and
+   CLIPSeg (random weights, CLIP trained too: frozen random encoders could not read the text),
+   each from scratch.
 3. Score, keyword setting, at the composites' resolution, on (a) the held-out test split
    and (b) the training entities composed anew on the test backgrounds: the model, and
    two baselines in the same run: the union of all entities of the image, and an empty
@@ -13,6 +16,7 @@ Sections: data -> train -> score -> table.
    --steps reuses the trained model (training resumes and finds nothing left to do).
 
 Usage: python tools/learning_check.py [--out out/learning-check] [--steps 3000] [--per-group 20]
+       [--augment stored|rssn] [--models clipmat,refiner,clipseg]
 """
 
 from __future__ import annotations
@@ -83,6 +87,37 @@ def _table(title: str, scored: dict, rows, seen_words: set) -> None:
               f"{m['mad'] / b['mad']:.2f}x | |")
 
 
+MODELS = ("clipmat", "refiner", "clipseg")  # tiny configs trained from scratch; the refiner refines CLIPMat's mattes
+TINY = {"clipmat": "tiny", "refiner": "refiner-tiny", "clipseg": "clipseg-tiny"}
+
+
+def train_one(a, manifests: Path, family: str, coarse_from: Path | None = None) -> tuple[Path, float]:
+    """Train the tiny ``family`` model at --image-size (or reuse the run); (final checkpoint, minutes)."""
+    import dataclasses
+    import json
+
+    from clipmat import get_config
+    from clipmat.train import TrainOptions, train
+
+    base = get_config(TINY[family])
+    config = dataclasses.replace(base, name=f"{base.name}-{a.image_size}", image_size=a.image_size)
+    if family == "clipseg":  # from scratch: a frozen random CLIP could not learn to read the text
+        config = dataclasses.replace(config, freeze_clip=False)
+    config_file = a.out / f"{config.name}.json"
+    config_file.write_text(json.dumps({"family": config.family, **config.to_dict()}))
+    run = {"clipmat": "run", "refiner": "run-refiner", "clipseg": "run-clipseg"}[family]
+    if a.augment != "stored":
+        run += f"-{a.augment}"
+    t0 = time.perf_counter()
+    final = train(TrainOptions(manifest=str(manifests / "train.parquet"), out=str(a.out / run), model=str(config_file),
+                               augment=a.augment, lr=a.lr, batch_size=a.batch_size, epochs=10**6, max_steps=a.steps,
+                               workers=a.workers, checkpoint_every=500, seed=a.seed, resume=True,
+                               coarse_from=str(coarse_from) if coarse_from else None),
+                  progress=lambda step, r: print(f"{family} step {step}: loss {r['loss']:.4f}, {r['img_per_s']} img/s",
+                                                 flush=True) if step % 250 == 0 else None)
+    return final, (time.perf_counter() - t0) / 60
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("out/learning-check"))
@@ -90,55 +125,47 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--per-group", type=int, default=20)
     ap.add_argument("--long-side", type=int, default=256)
-    ap.add_argument("--model", default="tiny")
-    ap.add_argument("--image-size", type=int, default=128, help="model input size (the tiny architecture at this size)")
+    ap.add_argument("--image-size", type=int, default=128, help="model input size (the tiny architectures at this size)")
     ap.add_argument("--lr", type=float, default=1e-3, help="Adam lr; the paper's 1e-4 is for pretrained CLIP weights")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--augment", default="stored", help="stored or rssn (clipmat train --augment)")
+    ap.add_argument("--models", default=",".join(MODELS), help="comma-separated: clipmat (always), refiner, clipseg")
     a = ap.parse_args()
+    families = ["clipmat"] + [m for m in a.models.split(",") if m in MODELS and m != "clipmat"]
 
     # --- data
     manifests = build_data(a.out, a.per_group, a.long_side, a.workers)
 
-    # --- train
-    from clipmat.train import TrainOptions, train
-
-    import dataclasses
-    import json
-
-    from clipmat import get_config
-
-    config = dataclasses.replace(get_config(a.model), name=f"{a.model}-{a.image_size}", image_size=a.image_size)
-    config_file = a.out / f"{config.name}.json"
-    config_file.write_text(json.dumps(config.to_dict()))
-    t0 = time.perf_counter()
-    final = train(TrainOptions(manifest=str(manifests / "train.parquet"), out=str(a.out / ("run" if a.augment == "stored" else f"run-{a.augment}")),
-                               model=str(config_file), augment=a.augment,
-                               lr=a.lr, batch_size=a.batch_size, epochs=10**6, max_steps=a.steps, workers=a.workers,
-                               checkpoint_every=500, seed=a.seed, resume=True),
-                  progress=lambda step, r: print(f"step {step}: loss {r['loss']:.4f}, {r['img_per_s']} img/s")
-                  if step % 250 == 0 else None)
-    minutes = (time.perf_counter() - t0) / 60
-
-    # --- score: the held-out test split, and training entities on unseen backgrounds
+    # --- train: CLIPMat, then the refiner on its predictions (half of the coarse inputs), CLIPSeg
     from clipmat import load_checkpoint
     from clipmat.data import read_manifest
     from clipmat.infer import empty_predictor, model_predictor, score, scoring_inputs, union_predictor
 
-    model = load_checkpoint(final)
+    finals, minutes = {}, {}
+    for family in families:
+        finals[family], minutes[family] = train_one(a, manifests, family,
+                                                    finals["clipmat"] if family == "refiner" else None)
+    models = {f: load_checkpoint(p) for f, p in finals.items()}
+
+    # --- score: the held-out test split, and training entities on unseen backgrounds
     seen_words = set(read_manifest(manifests / "train.parquet", "keyword").keyword)
-    when = f"in {minutes:.1f} min" if minutes > 0.1 else "earlier (model reused)"
-    print(f"\ntrained {a.steps} steps (batch {a.batch_size}, {a.image_size} px, lr {a.lr}, augment {a.augment}) {when}; "
-          f"keyword setting; whole image at {a.long_side} px long side")
+    took = ", ".join(f"{f} {m:.1f} min" if m > 0.1 else f"{f} earlier (reused)" for f, m in minutes.items())
+    print(f"\ntrained {a.steps} steps each (batch {a.batch_size}, {a.image_size} px, lr {a.lr}, augment {a.augment}): "
+          f"{took}; keyword setting; whole image at {a.long_side} px long side")
     val = build_seen_val(manifests, a.out, a.long_side, a.workers)
+    clipmat = models["clipmat"]
     for title, manifest in (("held-out test split (entities and backgrounds never seen in training)",
                              manifests / "test.parquet"),
                             ("training entities in new images on the test backgrounds", val / "test.parquet")):
-        rows, everyone, texts = scoring_inputs(manifest, "keyword", model.config.pre_context)
-        scored = {name: score(rows, everyone, p, texts, ("sad", "mse", "mad")) for name, p in (
-            ("CLIPMat tiny", model_predictor(model, "keyword")), ("union of all entities", union_predictor(everyone)),
-            ("empty matte", empty_predictor))}
+        rows, everyone, texts = scoring_inputs(manifest, "keyword", clipmat.config.pre_context)
+        predictors = {"CLIPMat tiny": model_predictor(clipmat, "keyword")}
+        if "refiner" in models:
+            predictors["CLIPMat tiny + refiner"] = model_predictor(clipmat, "keyword", refiner=models["refiner"])
+        if "clipseg" in models:
+            predictors["CLIPSeg tiny"] = model_predictor(models["clipseg"], "keyword")
+        predictors.update({"union of all entities": union_predictor(everyone), "empty matte": empty_predictor})
+        scored = {name: score(rows, everyone, p, texts, ("sad", "mse", "mad")) for name, p in predictors.items()}
         _table(title, scored, rows, seen_words)
 
 
