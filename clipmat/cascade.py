@@ -78,7 +78,8 @@ def _load(kind: str, source: str, model_class: str, processor_class: str, device
     except Exception as e:  # offline, missing files, another architecture: all end here
         raise WeightsError(f"could not load the {kind} {source} ({type(e).__name__}: {str(e).splitlines()[0]}); "
                            f"offline, download {HUB[kind]} on a machine with internet and name its folder in a "
-                           "cascade config (docs: README, 'Models')") from None
+                           "cascade config (README, \"Table 2's other models\"; HF_HUB_OFFLINE=1 skips the "
+                           "connection retries)") from None
     return model, processor
 
 

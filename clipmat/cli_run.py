@@ -27,6 +27,8 @@ def register(app: typer.Typer) -> None:
     app.command("train")(train_cmd)
     app.command("eval")(eval_cmd)
     app.command("score")(score_cmd)
+    from clipmat.cli_predict import predict_cmd
+
     app.command("predict")(predict_cmd)
 
 
@@ -275,71 +277,3 @@ def score_cmd(
     except _errors() as e:
         fail(str(e))
     _report(scored, setting, manifest, csv, f"predictions in {predictions}", region, conventions)
-
-
-def predict_cmd(
-    checkpoint: Path = typer.Argument(..., help="A clipmat checkpoint (.safetensors), or a cascade by name or JSON "
-                                      "config (grounded-vitmatte: no training; clipmat list-models)."),
-    image: Path = typer.Argument(..., help="Any RGB image."),
-    phrase: str = typer.Argument(..., help='What to extract: a keyword ("cat") or an expression.'),
-    out: Path = typer.Option(Path("alpha.png"), "--out", help="Alpha matte at the image's size, 8-bit grey, in the format "
-                             "its suffix names (.png, .webp lossless, .tif, .jpg). Never an input file."),
-    cutout: Path = typer.Option(None, "--cutout", help="Also write the object as RGBA (.png, .webp or .tif; foreground "
-                                "colours estimated with pymatting)."),
-    setting: str = typer.Option("auto", "--setting", help="keyword, expression, or auto: keyword for one or two words."),
-    long_side: int = typer.Option(None, "--long-side", help="Inference long side, snapped to 32 (default: model input size)."),
-    refiner: Path = REFINER_OPTION,
-    device: str = typer.Option(None, "--device", help="Default: cuda when available."),
-) -> None:
-    """Predict the alpha matte of the object PHRASE names in IMAGE."""
-    import cv2
-    import numpy as np
-
-    from clipmat import keyword_prompt
-    from clipmat.cascade import NoMatch
-    from clipmat.infer import predict_alpha
-    from clipmat.model.prompt import token_count
-    from refmatte.atomic import atomic_write_bytes
-    from refmatte.foreground import estimate_foreground
-    from refmatte.imaging import ImageReadError, encode_as, read_cv2
-
-    phrase = " ".join(phrase.split())
-    if not phrase:
-        fail("the phrase is empty: say what to extract, e.g. \"the black dog\"")
-    if setting == "auto":
-        setting = "keyword" if len(phrase.split()) <= 2 else "expression"
-    if setting not in ("keyword", "expression"):
-        fail(f"--setting must be keyword, expression or auto, got {setting!r}")
-    check_outputs({"--out": (out, ()), "--cutout": (cutout, ())}, {"input image": image, "checkpoint": checkpoint,
-                                                                   **({"refiner": refiner} if refiner else {})})
-    try:
-        encode_as(out, np.zeros((1, 1), np.uint8))  # a suffix that cannot be written fails now, not after the model ran
-        if cutout:
-            encode_as(cutout, np.zeros((1, 1, 4), np.uint8))
-        bgr = read_cv2(image, cv2.IMREAD_COLOR, "image")
-    except (ValueError, ImageReadError) as e:
-        fail(str(e))
-    try:
-        model, second = _load_models(checkpoint, refiner, device)
-        text = keyword_prompt(phrase, templates=model.config.pre_context) if setting == "keyword" else phrase
-        length = model.config.text_length(setting)
-        if model.config.family != "cascade" and token_count(text) > length:
-            console.print(f"[yellow]note:[/] the {setting} text is {token_count(text)} tokens long; the model reads "
-                          f"{length} (start and end tokens included), so its end is cut off", soft_wrap=True)
-        alpha = predict_alpha(model, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), [text], setting, long_side, second)[0]
-    except NoMatch as e:
-        fail(f"{e}; nothing was written (lower box_threshold in a cascade config to accept weaker boxes)")
-    except _errors() as e:
-        fail(str(e))
-    a8 = np.round(alpha * 255).astype(np.uint8)
-    try:
-        atomic_write_bytes(out, encode_as(out, a8))
-        console.print(f"{setting} {text!r}: alpha -> {out} ({a8.shape[1]}x{a8.shape[0]}, "
-                      f"{(a8 > 127).mean():.1%} of pixels above 0.5)", soft_wrap=True)
-        if cutout:
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            rgba = np.dstack([estimate_foreground(rgb, a8), a8])
-            atomic_write_bytes(cutout, encode_as(cutout, rgba))
-            console.print(f"cutout -> {cutout}")
-    except (OSError, ValueError) as e:
-        fail(f"cannot write the output ({e})")
