@@ -36,6 +36,7 @@ class Job:
     text: str  # the phrase as given (a keyword or an expression)
     name: str  # output file stem
     setting: str | None = None  # keyword / expression when the input says (a manifest); else --setting
+    truth: Path | None = None  # a manifest's true matte of this entity: never an output
 
 
 @dataclass
@@ -83,22 +84,28 @@ def jobs_from_list(path: Path, setting: str = "keyword") -> tuple[list[Job], lis
 
         use = "keyword" if setting == "auto" else setting
         rows = read_manifest(path, use)  # each entity with the text clipmat eval gives it (the template added later)
-        return [Job(Path(r.image_file), r.keyword if use == "keyword" else eval_text(r, use), Path(r.matte_path).stem, use)
-                for _, r in rows.iterrows()], []
+        return [Job(Path(r.image_file), r.keyword if use == "keyword" else eval_text(r, use), Path(r.matte_path).stem, use,
+                    Path(r.matte_file)) for _, r in rows.iterrows()], []
     try:
         if path.suffix.lower() == ".csv":
             table = pd.read_csv(path, dtype=str, keep_default_na=False)
+            missing = {"image", "text"} - set(table.columns)
+            records = table.to_dict("records")
         else:
-            table = pd.DataFrame([json.loads(line) for line in path.read_text().splitlines() if line.strip()])
+            records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+            missing = set() if records else {"image", "text"}
     except (OSError, ValueError, UnicodeDecodeError) as e:
         raise DataError(f"{path} is not a readable {path.suffix[1:].upper()} list: {e}") from None
-    missing = {"image", "text"} - set(table.columns)
     if missing:
         raise DataError(f"{path} needs the columns image and text (and optionally id); it lacks {', '.join(sorted(missing))}")
     jobs, problems = [], []
-    for i, r in enumerate(table.to_dict("records"), start=1):
-        image, text = str(r.get("image") or "").strip(), " ".join(str(r.get("text") or "").split())
-        name = str(r.get("id") or "").strip() or f"{Path(image).stem}_{i}"
+    for i, r in enumerate(records, start=1):
+        if not isinstance(r, dict):
+            problems.append(f"{path} row {i}: not an object with image and text")
+            continue
+        value = lambda k: r.get(k) if isinstance(r.get(k), str) else ""  # noqa: E731  (a number or null is no text)
+        image, text = value("image").strip(), " ".join(value("text").split())
+        name = value("id").strip() or f"{Path(image).stem}_{i}"
         if not image or not text:
             problems.append(f"{path} row {i}: image and text must both be given")
         elif not SAFE_NAME.match(name):
@@ -117,15 +124,22 @@ def outputs(job: Job, out: Path, cutout: bool, composite: str | None) -> dict[st
     return paths
 
 
-def check_plan(jobs: list[Job], out: Path, cutout: bool, composite: str | None) -> None:
-    """DataError before anything runs when two jobs share an output or an output is an input."""
-    inputs = {j.image.resolve() for j in jobs}
+def check_plan(jobs: list[Job], out: Path, cutout: bool, composite: str | None, source: Path | None = None) -> None:
+    """DataError before anything runs when two jobs share an output or an output is an input (an image, a
+    manifest's true matte, the list itself)."""
+    inputs = {j.image.resolve() for j in jobs} | {j.truth.resolve() for j in jobs if j.truth is not None}
+    if source is not None:
+        if source.is_dir() and out.resolve() == source.resolve():
+            raise DataError(f"--out-dir {out} is the folder of input images; give another folder (the mattes "
+                            "would be read as images next time)")
+        inputs.add(source.resolve())
     seen: dict[Path, Job] = {}
     for job in jobs:
         for path in outputs(job, out, cutout, composite).values():
             resolved = path.resolve()
             if resolved in inputs:
-                raise DataError(f"{path} would overwrite an input image; give another --out-dir")
+                raise DataError(f"{path} would overwrite an input (an image, a true matte or the list); give "
+                                "another --out-dir")
             if resolved in seen:
                 raise DataError(f"{seen[resolved].image} ({seen[resolved].text!r}) and {job.image} ({job.text!r}) would "
                                 f"both be written to {path}; give each row its own id")

@@ -41,6 +41,7 @@ class CascadeConfig(FamilyConfig):
     text_threshold: float = 0.25
     trimap_band: float = 0.01  # half-width of the unknown band, as a fraction of the image's long side
     pre_context: bool = False  # the detector reads the bare phrase, not a matting template
+    image_size: int = 1024  # long side the chain runs at (predict --long-side overrides); the alpha is resized back
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -148,7 +149,15 @@ class Cascade:
         alpha = np.where(trimap == 0, 0.0, np.where(trimap == 255, 1.0, alpha))
         return np.clip(alpha, 0, 1).astype(np.float32)
 
-    def predict(self, image: np.ndarray, phrase: str) -> np.ndarray:
-        """The alpha (H, W) float32 of the object ``phrase`` names in RGB uint8 ``image``; NoMatch if none."""
-        box, _ = self.box(image, phrase)
-        return self.matte(image, self.trimap(self.mask(image, box)))
+    def predict(self, image: np.ndarray, phrase: str, long_side: int | None = None) -> np.ndarray:
+        """The alpha (H, W) float32 of the object ``phrase`` names in RGB uint8 ``image``; NoMatch if none.
+
+        The chain runs with the long side at most ``long_side`` (default the config's ``image_size``:
+        ViTMatte's global attention grows with the square of the pixels) and the alpha is resized back."""
+        h, w = image.shape[:2]
+        scale = min(1.0, (long_side or self.config.image_size) / max(h, w))
+        small = image if scale == 1.0 else cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
+                                                      interpolation=cv2.INTER_AREA)
+        box, _ = self.box(small, phrase)
+        alpha = self.matte(small, self.trimap(self.mask(small, box)))
+        return alpha if scale == 1.0 else np.clip(cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR), 0, 1)

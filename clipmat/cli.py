@@ -51,7 +51,7 @@ def list_models_cmd(
         backbone = {"clipmat": lambda: f"{c.clip_model} (CLIP)", "refiner": lambda: f"{c.backbone} (torchvision)",
                     "clipseg": lambda: "CLIP ViT-B/16" if c.hf_config.get("vision_config", {}).get("hidden_size") == 768
                     else "tiny CLIP", "cascade": lambda: "Grounding DINO + SAM + ViTMatte"}[c.family]()
-        row = [name, c.family, backbone, str(c.image_size) if c.family != "cascade" else "any", c.needs]
+        row = [name, c.family, backbone, str(c.image_size) if c.family != "cascade" else f"{c.image_size} long side", c.needs]
         if params:
             if c.family == "cascade":
                 row.append("-")

@@ -120,7 +120,7 @@ def _predict_many(checkpoint, source, out_dir, texts, cutouts, composite, overwr
             jobs, problems = batch.jobs_from_list(source, setting)
         if not jobs:
             fail(f"{source} gives nothing to predict" + (f"; first problem: {problems[0]}" if problems else ""))
-        batch.check_plan(jobs, out_dir, cutouts, composite)
+        batch.check_plan(jobs, out_dir, cutouts, composite, source)
         if composite:
             batch.backdrop(composite, 2, 2)  # a colour or image that cannot be used fails now
         model, second = _load_models(checkpoint, refiner, device)

@@ -33,6 +33,15 @@ HUB_ID = "CIDAS/clipseg-rd64-refined"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # CLIPSeg's image processor
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # bounds of an architecture read from a file: far above CLIPSeg's, far below what exhausts a machine
+# the only keys an architecture may carry (anything else, e.g. attn_implementation naming a hub kernel, is refused)
+_TOP_KEYS = {"extract_layers", "reduce_dim", "projection_dim", "conditional_layer", "decoder_num_attention_heads",
+             "decoder_intermediate_size", "decoder_hidden_act", "decoder_attention_dropout",
+             "use_complex_transposed_convolution", "logit_scale_init_value", "text_config", "vision_config"}
+_TOWER_KEYS = {"hidden_size", "intermediate_size", "num_attention_heads", "num_hidden_layers", "max_position_embeddings",
+               "vocab_size", "hidden_act", "bos_token_id", "eos_token_id", "pad_token_id", "image_size", "patch_size",
+               "num_channels", "layer_norm_eps", "attention_dropout", "dropout", "initializer_range",
+               "initializer_factor", "projection_dim"}
+_ACTIVATIONS = {"quick_gelu", "gelu", "gelu_new", "gelu_pytorch_tanh", "relu"}
 _LIMITS = {"hidden_size": 4096, "intermediate_size": 16384, "num_hidden_layers": 64, "num_attention_heads": 64,
            "image_size": 4096, "patch_size": 256, "max_position_embeddings": 1024, "vocab_size": 1 << 18,
            "projection_dim": 4096, "reduce_dim": 1024, "decoder_intermediate_size": 16384,
@@ -58,10 +67,14 @@ def _check_hf_config(data: dict, source: str, tensors: int | None = None) -> Non
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: hf_config must be an object")
     towers = [data] + [data.get(k) or {} for k in ("text_config", "vision_config")]
-    bad = []
-    for tower in towers:
+    bad = sorted(set(data) - _TOP_KEYS)
+    for i, tower in enumerate(towers):
         if not isinstance(tower, dict):
             raise ConfigError(f"{source}: hf_config's text_config and vision_config must be objects")
+        if i:
+            bad += sorted(set(tower) - _TOWER_KEYS)
+        bad += [f"{k} ({tower[k]!r} is not one of {', '.join(sorted(_ACTIVATIONS))})" for k in ("hidden_act", "decoder_hidden_act")
+                if k in tower and tower[k] not in _ACTIVATIONS]
         for k, limit in _LIMITS.items():
             v = tower.get(k)
             if k in tower and not (type(v) is int and 0 < v <= limit):
@@ -70,12 +83,16 @@ def _check_hf_config(data: dict, source: str, tensors: int | None = None) -> Non
     if not (isinstance(layers, list) and layers and all(type(v) is int and 0 <= v < 64 for v in layers)):
         bad.append("extract_layers (block numbers)")
     if bad:
-        raise ConfigError(f"{source}: hf_config has values clipmat does not accept: {', '.join(bad)}")
+        raise ConfigError(f"{source}: hf_config has keys or values clipmat does not accept: {', '.join(bad)}")
     if tensors is not None:
         estimate = 0
         for tower in towers[1:]:
             w = tower.get("hidden_size", 512)
             estimate += tower.get("num_hidden_layers", 12) * (4 * w * w + 2 * w * tower.get("intermediate_size", 4 * w))
+        text, vision = towers[1], towers[2]
+        estimate += (text.get("vocab_size", 49408) + text.get("max_position_embeddings", 77)) * text.get("hidden_size", 512)
+        grid = vision.get("image_size", 224) // vision.get("patch_size", 32)
+        estimate += (grid * grid + 1 + 3 * vision.get("patch_size", 32) ** 2) * vision.get("hidden_size", 768)
         if estimate > 2 * tensors + 10**6:
             raise ConfigError(f"{source}: hf_config describes about {estimate:,} parameters but the file holds "
                               f"{tensors:,}; the two do not belong together")
@@ -126,7 +143,7 @@ def build_clipseg(config: ClipSegConfig, weights: str | None = None) -> ClipSegM
             raise ConfigError(f"model config {config.name}: no weights and no hf_config; pass --clip-weights "
                               f"{HUB_ID} (online) or a local CLIPSeg folder")
         _check_hf_config(config.hf_config, f"model config {config.name}")
-        net = tf.CLIPSegForImageSegmentation(tf.CLIPSegConfig(**config.hf_config))
+        net = tf.CLIPSegForImageSegmentation(tf.CLIPSegConfig(**config.hf_config, attn_implementation="sdpa"))
     else:
         local = Path(weights).expanduser()
         if local.exists() and not (local / "config.json").is_file():
@@ -137,12 +154,10 @@ def build_clipseg(config: ClipSegConfig, weights: str | None = None) -> ClipSegM
         except Exception as e:  # offline, missing files, wrong architecture: all end here
             raise WeightsError(f"could not load CLIPSeg weights {weights} ({type(e).__name__}: {e}); offline, "
                                f"download {HUB_ID} on a machine with internet and pass its folder") from None
-    hf = net.config.to_dict()
-    hf = {k: v for k, v in hf.items() if not k.startswith("_") and k not in _NOT_ARCHITECTURE}
+    hf = net.config.to_dict()  # what is stored with checkpoints: the architecture keys only
+    hf = {k: ({kk: vv for kk, vv in v.items() if kk in _TOWER_KEYS} if k in ("text_config", "vision_config") else v)
+          for k, v in hf.items() if k in _TOP_KEYS}
     return ClipSegMatte(dataclasses.replace(config, hf_config=_plain(hf)), net)
-
-
-_NOT_ARCHITECTURE = {"transformers_version", "architectures", "model_type", "name_or_path", "id2label", "label2id"}
 
 
 def _plain(data):

@@ -51,7 +51,7 @@ def predict_alpha(model: torch.nn.Module, image: np.ndarray, texts: list[str], s
     model that refines each matte at its own input size (Table 2's "Refiner: yes").
     """
     if model.config.family == "cascade":  # no tensors in, whole images: clipmat.cascade
-        return np.stack([model.predict(image, text) for text in texts])
+        return np.stack([model.predict(image, text, long_side) for text in texts])
     model.eval()
     device = next(model.parameters()).device
     h, w = image.shape[:2]
@@ -161,7 +161,7 @@ def model_predictor(model, setting: str, long_side: int | None = None, refiner: 
             out = []
             for text in texts:
                 try:
-                    out.append(model.predict(image, text))
+                    out.append(model.predict(image, text, long_side))
                 except NoMatch as e:
                     if no_match is not None:
                         no_match.append(str(e))

@@ -96,12 +96,15 @@ class ClipMatLoss(nn.Module):
         super().__init__()
         self.weights, self.kernel = weights, kernel
 
-    def forward(self, alpha: torch.Tensor, trimap_logits: torch.Tensor | None = None, details: torch.Tensor | None = None,
-                *, target_alpha: torch.Tensor, target_trimap: torch.Tensor, image: torch.Tensor | None = None,
-                fg: torch.Tensor | None = None, bg: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def forward(self, trimap_logits: torch.Tensor | None = None, details: torch.Tensor | None = None,
+                alpha: torch.Tensor | None = None, *, target_alpha: torch.Tensor, target_trimap: torch.Tensor,
+                image: torch.Tensor | None = None, fg: torch.Tensor | None = None,
+                bg: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Logits (B, 3, H, W), details and alpha (B, 1, H, W); targets alpha (B, 1, H, W), trimap (B, H, W) int64.
 
-        A model with one output (CLIPSeg) gives ``alpha`` alone: the fused terms (and composition) train it."""
+        A model with one output (CLIPSeg) gives ``alpha=`` alone: the fused terms (and composition) train it."""
+        if alpha is None:
+            raise TypeError("ClipMatLoss needs the fused alpha (alpha=...)")
         f = lambda t: None if t is None else t.float()  # noqa: E731
         with torch.autocast(alpha.device.type, enabled=False):  # float32: bf16 blurs small alpha errors
             return self._terms(f(trimap_logits), f(details), alpha.float(), target_alpha.float(),

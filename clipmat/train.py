@@ -263,6 +263,10 @@ def checked_config(opts: TrainOptions):
         if config.family == "cascade":
             raise DataError(f"{config.name} is a cascade of pretrained models: nothing to train; "
                             "use it directly with clipmat predict / eval")
+    if config.family == "clipseg" and config.freeze_clip and not (opts.clip_weights or config.pretrained):
+        raise DataError(f"{config.name} freezes its CLIP, as CLIPSeg's recipe does: without --weights it would train "
+                        "a decoder on random features; pass --weights CIDAS/clipseg-rd64-refined (online) or its "
+                        "local folder, or set freeze_clip to false in a config to train everything from scratch")
     if opts.coarse_from and config.family != "refiner":
         raise DataError(f"--coarse-from feeds a refiner; {config.name} is a {config.family} model")
     if config.family == "refiner" and opts.val_manifest:

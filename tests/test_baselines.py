@@ -166,16 +166,28 @@ def test_clipseg_checkpoint_architecture_is_checked_before_building(tmp_path):
     save_file(load_file(str(path)), str(tmp_path / "huge.safetensors"), metadata={**meta, "config": json.dumps(config)})
     with pytest.raises(CheckpointError, match="hidden_size"):
         load_checkpoint(tmp_path / "huge.safetensors")
+    config["hf_config"]["vision_config"].update(hidden_size=256, image_size=4096, patch_size=1)  # 16.7 M positions
+    save_file(load_file(str(path)), str(tmp_path / "wide.safetensors"), metadata={**meta, "config": json.dumps(config)})
+    with pytest.raises(CheckpointError, match="do not belong together"):
+        load_checkpoint(tmp_path / "wide.safetensors")
+    config = json.loads(meta["config"])
+    config["hf_config"]["attn_implementation"] = "kernels-community/flash-attn2"  # would fetch code from the hub
+    save_file(load_file(str(path)), str(tmp_path / "kernel.safetensors"), metadata={**meta, "config": json.dumps(config)})
+    with pytest.raises(CheckpointError, match="attn_implementation"):
+        load_checkpoint(tmp_path / "kernel.safetensors")
     config = json.loads(meta["config"])
     config["pretrained"] = "CIDAS/clipseg-rd64-refined"  # a name in a checkpoint never starts a download
     save_file(load_file(str(path)), str(tmp_path / "named.safetensors"), metadata={**meta, "config": json.dumps(config)})
     assert load_checkpoint(tmp_path / "named.safetensors").config.family == "clipseg"
 
 
-def test_missing_clipseg_weights_are_one_sentence(tmp_path):
+def test_missing_clipseg_weights_are_one_sentence(demo, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(Exception, match="has no config.json"):
         build_model("clipseg-tiny", str(tmp_path / "empty"))
+    r = runner.invoke(app, ["train", str(demo / "manifests/train.parquet"), "--model", "clipseg-tiny", "--out",
+                            str(tmp_path / "x")])
+    assert r.exit_code != 0 and "train a decoder on random features" in r.output
 
 
 # --- the cascade
@@ -192,6 +204,9 @@ def test_cascade_predicts_an_odd_sized_image_without_training(cascade, odd_image
     assert r.exit_code == 0, r.output
     alpha = cv2.imread(str(out), cv2.IMREAD_GRAYSCALE)
     assert alpha.shape == (77, 101) and cv2.imread(str(cut), cv2.IMREAD_UNCHANGED).shape == (77, 101, 4)
+    r = _predict(cascade, odd_image, out, "--long-side", "48")  # the chain runs small, the matte comes back whole
+    assert r.exit_code == 0, r.output
+    assert cv2.imread(str(out), cv2.IMREAD_GRAYSCALE).shape == (77, 101)
 
 
 def test_cascade_says_when_nothing_matches(cascade, odd_image, demo, tmp_path):

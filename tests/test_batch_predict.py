@@ -67,9 +67,19 @@ def test_a_list_names_its_bad_rows_and_goes_on(ckpt, photos, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["b_5.png", "first.png"]
     assert not list(tmp_path.parent.glob("escape*"))
     jsonl = tmp_path / "list.jsonl"
-    jsonl.write_text(json.dumps({"image": str(photos / "a.png"), "text": "cat", "id": "x"}) + "\n")
+    jsonl.write_text(json.dumps({"image": str(photos / "a.png"), "text": "cat", "id": "x"}) + "\n"
+                     + json.dumps({"image": str(photos / "b.jpg")}) + "\n" + json.dumps({"image": 3, "text": None}) + "\n")
     r = _predict(ckpt, jsonl, "--out-dir", out)
-    assert r.exit_code == 0 and (out / "x.png").is_file()
+    assert r.exit_code == 0 and (out / "x.png").is_file() and "2 failed" in r.output, r.output
+    assert not list(out.glob("*nan*"))  # a missing text is reported, never predicted as the word "nan"
+
+
+def test_a_manifest_never_writes_over_its_true_mattes(ckpt, demo):
+    matte_dir = next((demo / "manifests/mattes").iterdir())  # where the test split's true mattes are
+    before = {p: p.read_bytes() for p in matte_dir.iterdir()}
+    r = _predict(ckpt, demo / "manifests/test.parquet", "--out-dir", matte_dir, "--overwrite")
+    assert r.exit_code == 2 and "would overwrite an input" in r.output
+    assert {p: p.read_bytes() for p in matte_dir.iterdir()} == before
 
 
 def test_a_manifest_is_predicted_under_its_matte_names_and_scored(ckpt, demo, tmp_path):
@@ -85,8 +95,12 @@ def test_a_manifest_is_predicted_under_its_matte_names_and_scored(ckpt, demo, tm
 
 
 def test_inputs_are_never_overwritten_and_wrong_calls_are_one_sentence(ckpt, photos, tmp_path):
-    r = _predict(ckpt, photos, "--text", "cat", "--out-dir", photos)  # photos/a.png would be a's alpha
-    assert r.exit_code == 2 and "would overwrite an input image" in r.output
+    r = _predict(ckpt, photos, "--text", "cat", "--out-dir", photos)
+    assert r.exit_code == 2 and "is the folder of input images" in r.output
+    listing = tmp_path / "in.csv"
+    listing.write_text(f"image,text,id\n{photos / 'a.png'},cat,a\n")
+    r = _predict(ckpt, listing, "--out-dir", photos)  # photos/a.png would be a's alpha
+    assert r.exit_code == 2 and "would overwrite an input" in r.output
     assert cv2.imread(str(photos / "a.png")).shape == (60, 90, 3)
     r = _predict(ckpt, photos, "--out-dir", tmp_path / "o")
     assert r.exit_code == 2 and "--text" in r.output

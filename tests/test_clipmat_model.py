@@ -179,7 +179,7 @@ def test_full_loss_on_a_hand_made_case():
     trimap[0, 0, :2] = 1  # two transition pixels
     logits = torch.zeros(1, 3, 4, 4)  # uniform: cross-entropy ln 3; argmax picks class 0, so fused = 0
     details = torch.full((1, 1, 4, 4), 0.75)
-    out = ClipMatLoss()(collaborate(logits, details), logits, details, target_alpha=target, target_trimap=trimap)
+    out = ClipMatLoss()(logits, details, collaborate(logits, details), target_alpha=target, target_trimap=trimap)
     assert set(out) == {"loss", "semantic", "details_alpha", "details_laplacian", "fused_alpha", "fused_laplacian"}
     assert out["semantic"] == pytest.approx(math.log(3), abs=1e-6)
     assert out["details_alpha"] == pytest.approx((0.25 + 0.25) / (2 + 1), abs=1e-5)  # inside transition / (n + 1)
@@ -190,7 +190,7 @@ def test_full_loss_on_a_hand_made_case():
     assert out["loss"] == pytest.approx(float(expected), abs=1e-5)
     image = torch.rand(1, 3, 4, 4)
     out = ClipMatLoss(LossWeights(semantic=0, details=0, fused=0, composition=2))(
-        target, logits, target, target_alpha=target, target_trimap=trimap, image=image, fg=image, bg=image)
+        logits, target, target, target_alpha=target, target_trimap=trimap, image=image, fg=image, bg=image)
     assert out["composition"] == pytest.approx(0, abs=1e-4) and out["loss"] == pytest.approx(0, abs=1e-4)
 
 
