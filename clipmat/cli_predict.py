@@ -12,7 +12,8 @@ from refmatte.cliutil import check_outputs, console, fail
 
 def predict_cmd(
     checkpoint: Path = typer.Argument(..., help="A clipmat checkpoint (.safetensors), or a cascade by name or JSON "
-                                      "config (grounded-vitmatte: no training; clipmat list-models)."),
+                                      "config (grounded-vitmatte: no training; clipmat list-models), a model folder, "
+                                      "or hf:REPO_ID (the Hub)."),
     image: Path = typer.Argument(..., help="An RGB image; or, for many: a folder of images (with --text), a .csv / "
                                  ".jsonl list of image,text[,id] rows, or a composite manifest (.parquet)."),
     phrase: str = typer.Argument(None, help='What to extract in a single image: a keyword ("cat") or an expression.'),

@@ -30,6 +30,8 @@ def register(app: typer.Typer) -> None:
     from clipmat.cli_predict import predict_cmd
 
     app.command("predict")(predict_cmd)
+    app.command("export")(export_cmd)
+    app.command("push")(push_cmd)
 
 
 def train_cmd(
@@ -115,7 +117,11 @@ def _load_models(checkpoint: Path, refiner: Path | None, device: str | None):
     from clipmat import CheckpointError, load_checkpoint
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if checkpoint.suffix not in (".safetensors", ".pt", ".pth"):  # a registered name or a JSON config
+    if str(checkpoint).startswith("hf:") or checkpoint.is_dir():  # a Hub repository or a model folder
+        from clipmat.hub import from_pretrained
+
+        model = from_pretrained(str(checkpoint)[3:] if str(checkpoint).startswith("hf:") else checkpoint, device=device)
+    elif checkpoint.suffix not in (".safetensors", ".pt", ".pth"):  # a registered name or a JSON config
         from clipmat.cascade import Cascade
         from clipmat.config import get_config
 
@@ -126,7 +132,8 @@ def _load_models(checkpoint: Path, refiner: Path | None, device: str | None):
         if refiner:
             raise CheckpointError("--refiner refines a CLIPMat or CLIPSeg checkpoint's mattes, not a cascade's")
         return Cascade(config, device), None
-    model = load_checkpoint(checkpoint, device)
+    else:
+        model = load_checkpoint(checkpoint, device)
     if model.config.family == "refiner":
         raise CheckpointError(f"{checkpoint} is a refiner: it refines another model's mattes; pass a CLIPMat or "
                               f"CLIPSeg checkpoint, and this one as --refiner")
@@ -215,7 +222,8 @@ def _region_option(value: str) -> str:
 
 def eval_cmd(
     checkpoint: Path = typer.Argument(..., help="A clipmat checkpoint (.safetensors), or a cascade by name or JSON "
-                                      "config (grounded-vitmatte: no training; clipmat list-models)."),
+                                      "config (grounded-vitmatte: no training; clipmat list-models), a model folder, "
+                                      "or hf:REPO_ID (the Hub)."),
     manifest: Path = typer.Argument(..., help="Composite manifest to evaluate on (e.g. manifests/test.parquet)."),
     setting: str = typer.Option("keyword", "--setting", help=SETTING_HELP),
     csv: Path = typer.Option(None, "--csv", help="Per-entity results, a .csv; the summary goes to the .json beside it "
@@ -233,7 +241,8 @@ def eval_cmd(
     from clipmat.infer import model_predictor, score, scoring_inputs
 
     which, region, conventions = _metrics_option(metrics), _region_option(region), _conventions_option(conventions)
-    csv = _results_path(csv or checkpoint.with_name(f"eval-{manifest.stem}-{setting}{'' if region == 'whole' else '-' + region}.csv"),
+    named = f"eval-{manifest.stem}-{setting}{'' if region == 'whole' else '-' + region}.csv"
+    csv = _results_path(csv or (Path(named) if str(checkpoint).startswith("hf:") else checkpoint.with_name(named)),
                         {"checkpoint": checkpoint, "manifest": manifest})
     try:
         model, second = _load_models(checkpoint, refiner, device)
@@ -277,3 +286,51 @@ def score_cmd(
     except _errors() as e:
         fail(str(e))
     _report(scored, setting, manifest, csv, f"predictions in {predictions}", region, conventions)
+
+
+EVAL_OPTION = typer.Option(None, "--eval", help="clipmat eval summaries (.json) to quote in the model card; repeatable.")
+
+
+def export_cmd(
+    checkpoint: Path = typer.Argument(..., help="A clipmat checkpoint (.safetensors)."),
+    out: Path = typer.Option(..., "--out", help="The folder to write (created; files in it are replaced atomically)."),
+    format: str = typer.Option("hf", "--format", help="hf: a Hugging Face model folder (model.safetensors, config.json, "
+                               "README.md model card) that clipmat.hub.from_pretrained and clipmat predict read."),
+    evals: list[Path] = EVAL_OPTION,
+    license: str = typer.Option("apache-2.0", "--license", help="Licence named in the model card."),
+) -> None:
+    """Export a checkpoint for others: a Hugging Face model folder with a generated model card."""
+    from clipmat.hub import save_pretrained
+
+    if format != "hf":
+        fail(f"unknown --format {format!r}; this version writes hf")
+    if out.exists() and not out.is_dir():
+        fail(f"--out {out} is a file; give a folder")
+    if out.resolve() == checkpoint.parent.resolve() and checkpoint.name == "model.safetensors":
+        fail(f"--out {out} holds the checkpoint itself; give another folder")
+    try:
+        folder = save_pretrained(checkpoint, out, evals or [], license)
+    except _errors() as e:
+        fail(str(e))
+    console.print(f"model folder: {folder} (model.safetensors, config.json, README.md); load it with "
+                  f"clipmat predict {folder} IMAGE PHRASE, or push it with clipmat push", soft_wrap=True)
+
+
+def push_cmd(
+    checkpoint: Path = typer.Argument(..., help="A clipmat checkpoint (.safetensors)."),
+    repo_id: str = typer.Argument(..., help="Hub repository, e.g. you/clipmat-b16-refmatte (created when missing)."),
+    evals: list[Path] = EVAL_OPTION,
+    private: bool = typer.Option(False, "--private", help="Create the repository private."),
+    license: str = typer.Option("apache-2.0", "--license", help="Licence named in the model card."),
+) -> None:
+    """Upload a checkpoint to the Hugging Face Hub as a model folder with a model card (needs a login:
+    huggingface-cli login, or HF_TOKEN)."""
+    from clipmat.hub import push_to_hub
+
+    try:
+        url = push_to_hub(checkpoint, repo_id, evals or [], private, license)
+    except _errors() as e:
+        fail(str(e))
+    except Exception as e:  # the Hub's own errors: not logged in, no rights, offline
+        fail(f"could not push to {repo_id} ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+    console.print(f"pushed: {url}", soft_wrap=True)

@@ -451,7 +451,9 @@ def _train(opts: TrainOptions, progress, log) -> Path:
     _check_trained(had_work, trained, skipped, state["step"], opts, distributed, device)
     if rank == 0:
         _save(out, model, optimizer, state, opts.keep)
-        save_checkpoint(model, out / "final.safetensors", {"step": str(state["step"])})
+        save_checkpoint(model, out / "final.safetensors", {  # what a model card says it was trained on
+            "step": str(state["step"]), "train_manifest": str(opts.manifest), "setting": opts.setting,
+            "augment": opts.augment, "clip_weights": str(opts.clip_weights)})
         if skipped:
             log(f"{len(skipped)} samples skipped (unreadable or mismatched files); first: {skipped[0]}")
     if distributed:
