@@ -54,7 +54,7 @@ def _card(model: torch.nn.Module, meta: dict[str, str], evals: list[dict], licen
     else:
         lines.append("- not evaluated when this card was made (run `clipmat eval CKPT MANIFEST`, then pass the JSON "
                      "it writes to `clipmat export --eval` or `clipmat push --eval`)")
-    lines += ["", "## Use", "", "```python", "import clipmat.hub", "", f'model = clipmat.hub.from_pretrained("REPO_OR_FOLDER")',
+    lines += ["", "## Use", "", "```python", "import clipmat.hub", "", 'model = clipmat.hub.from_pretrained("REPO_OR_FOLDER")',
               "```", "", "or `clipmat predict hf:REPO_ID photo.jpg \"the black dog\"`.", "",
               "## Licence", "", f"{license}. The training data's own licences apply to what the model learned from "
               "(RefMatte's sources: see the datasheet of the manifests)."]
