@@ -121,6 +121,10 @@ def _load_models(checkpoint: Path, refiner: Path | None, device: str | None):
         from clipmat.hub import from_pretrained
 
         model = from_pretrained(str(checkpoint)[3:] if str(checkpoint).startswith("hf:") else checkpoint, device=device)
+    elif checkpoint.suffix == ".onnx":  # clipmat export --format onnx, run on onnxruntime
+        from clipmat.export import OnnxMatte
+
+        model = OnnxMatte(checkpoint, device)
     elif checkpoint.suffix not in (".safetensors", ".pt", ".pth"):  # a registered name or a JSON config
         from clipmat.cascade import Cascade
         from clipmat.config import get_config
@@ -293,17 +297,23 @@ EVAL_OPTION = typer.Option(None, "--eval", help="clipmat eval summaries (.json) 
 
 def export_cmd(
     checkpoint: Path = typer.Argument(..., help="A clipmat checkpoint (.safetensors)."),
-    out: Path = typer.Option(..., "--out", help="The folder to write (created; files in it are replaced atomically)."),
+    out: Path = typer.Option(..., "--out", help="hf: the folder to write (created; files in it are replaced "
+                             "atomically); onnx: the .onnx file."),
     format: str = typer.Option("hf", "--format", help="hf: a Hugging Face model folder (model.safetensors, config.json, "
-                               "README.md model card) that clipmat.hub.from_pretrained and clipmat predict read."),
+                               "README.md model card) that clipmat.hub.from_pretrained and clipmat predict read; onnx: "
+                               "an ONNX graph (opset 18, dynamic batch, height, width and text length) that clipmat "
+                               "predict / eval run on onnxruntime, checked against PyTorch at two sizes."),
     evals: list[Path] = EVAL_OPTION,
     license: str = typer.Option("apache-2.0", "--license", help="Licence named in the model card."),
 ) -> None:
-    """Export a checkpoint for others: a Hugging Face model folder with a generated model card."""
+    """Export a checkpoint for others: a Hugging Face model folder with a model card, or ONNX."""
     from clipmat.hub import save_pretrained
 
+    if format == "onnx":
+        _export_onnx(checkpoint, out)
+        return
     if format != "hf":
-        fail(f"unknown --format {format!r}; this version writes hf")
+        fail(f"unknown --format {format!r}; choose hf or onnx")
     if out.exists() and not out.is_dir():
         fail(f"--out {out} is a file; give a folder")
     if out.resolve() == checkpoint.parent.resolve() and checkpoint.name == "model.safetensors":
@@ -314,6 +324,26 @@ def export_cmd(
         fail(str(e))
     console.print(f"model folder: {folder} (model.safetensors, config.json, README.md); load it with "
                   f"clipmat predict {folder} IMAGE PHRASE, or push it with clipmat push", soft_wrap=True)
+
+
+def _export_onnx(checkpoint: Path, out: Path) -> None:
+    from clipmat import load_checkpoint
+    from clipmat.export import ExportError, export_onnx, parity
+
+    check_outputs({"--out": (out, (".onnx",))}, {"checkpoint": checkpoint})
+    try:
+        model = load_checkpoint(checkpoint)
+        console.print(f"exporting {model.config.name} to {out} (torch.onnx dynamo exporter, opset 18; about a "
+                      "minute for ViT-B-16 on a CPU)", soft_wrap=True)
+        export_onnx(model, out)
+        checked = parity(model, out)
+    except ExportError as e:
+        fail(str(e))
+    except _errors() as e:
+        fail(str(e))
+    said = ", ".join(f"{w}x{h} {d:.1e}" for (h, w), d in checked.items())
+    console.print(f"ONNX model: {out}; max |alpha onnxruntime - alpha PyTorch|: {said}. Run it with clipmat predict "
+                  f"{out} IMAGE PHRASE", soft_wrap=True)
 
 
 def push_cmd(

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from clipmat.model.tracing import tracing
+
 END_OF_TEXT = 49407  # CLIP BPE id of <end_of_text>
 
 
@@ -37,7 +39,7 @@ class ImageEncoder(nn.Module):
 
     def positions(self, h: int, w: int) -> torch.Tensor:
         """Positional embeddings for an ``h`` x ``w`` patch grid, shape (1 + h*w, width)."""
-        if (h, w) == self.grid:
+        if not tracing() and (h, w) == self.grid:  # traced for export: the general path (clipmat.model.tracing)
             return self.positional_embedding
         cls, grid = self.positional_embedding[:1], self.positional_embedding[1:]
         grid = grid.reshape(1, *self.grid, -1).permute(0, 3, 1, 2)

@@ -32,7 +32,8 @@ class CLIPMat(nn.Module):
         vw, tw = self.image_encoder.width, self.text_encoder.width
         self.tsp = TextDrivenSemanticPopUp(vw, tw, config.tsp_dim, config.tsp_heads, config.tsp_out)
         self.semantic = SemanticDecoder(config.tsp_out, config.semantic_channels)
-        self.mde = MultiLevelDetailsExtractor(vw, config.mde_image_channels, config.details_channels)
+        self.mde = MultiLevelDetailsExtractor(vw, config.mde_image_channels, config.details_channels,
+                                              self.image_encoder.patch)
         self.details = DetailsDecoder(vw, config.details_channels)
         self.register_buffer("mean", torch.tensor(config.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(config.std).view(1, 3, 1, 1), persistent=False)

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from clipmat.model.tracing import tracing
+
 TRIMAP_CLASSES = 3  # 0 background, 1 transition (unknown), 2 foreground
 
 
@@ -14,7 +16,10 @@ def conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
 
 
 def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    return x if tuple(x.shape[-2:]) == tuple(size) else F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    """``x`` at ``size`` (bilinear); exported graphs always interpolate (exact at the same size) so sizes stay symbolic."""
+    if not tracing() and tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
 
 class SemanticDecoder(nn.Module):
@@ -53,7 +58,7 @@ class DetailsDecoder(nn.Module):
 
     @staticmethod
     def level_sizes(grid: tuple[int, int], count: int) -> list[tuple[int, int]]:
-        return [(grid[0] << i, grid[1] << i) for i in range(count)]
+        return [(grid[0] * 2 ** i, grid[1] * 2 ** i) for i in range(count)]
 
     def forward(self, x: torch.Tensor, details: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
         """(B, Dv, h, w) and MDE maps per level -> alpha (B, 1, *size) in [0, 1]."""

@@ -24,10 +24,14 @@ class DetailsExtractorLevel(nn.Module):
         self.fuse = nn.Sequential(nn.Conv2d(out + image_channels, out, 3, padding=1, bias=False),
                                   nn.BatchNorm2d(out), nn.ReLU(inplace=True))
 
-    def forward(self, features: torch.Tensor, image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """Features (B, Dv, h, w), image (B, 3, H, W) -> (B, out, *size)."""
+    def forward(self, features: torch.Tensor, image: torch.Tensor, size: tuple[int, int],
+                factor: int | None = None) -> torch.Tensor:
+        """Features (B, Dv, h, w), image (B, 3, H, W) -> (B, out, *size). ``factor``: H / size[0] when it is
+        known to be a whole number (plain max pooling, the same numbers as adaptive pooling then, and
+        traceable with symbolic sizes); None: adaptive pooling."""
         f = F.interpolate(self.features(features), size=size, mode="bilinear", align_corners=False)
-        i = F.adaptive_max_pool2d(self.image(image), size)
+        i = self.image(image)
+        i = F.max_pool2d(i, factor) if factor else F.adaptive_max_pool2d(i, size)
         return self.fuse(torch.cat([f, i], dim=1))
 
 
@@ -37,11 +41,13 @@ class MultiLevelDetailsExtractor(nn.Module):
     As in a U-Net, the deepest ViT block feeds the coarsest level and the shallowest the finest.
     """
 
-    def __init__(self, visual_width: int, image_channels: int, widths: tuple[int, ...]):
+    def __init__(self, visual_width: int, image_channels: int, widths: tuple[int, ...], patch: int | None = None):
         super().__init__()
         self.levels = nn.ModuleList(DetailsExtractorLevel(visual_width, image_channels, w) for w in widths)
+        # level i works at the patch grid x 2**i on an image padded to whole patches: patch / 2**i pixels per cell
+        self.factors = [patch >> i if patch and patch % (1 << i) == 0 else None for i in range(len(widths))]
 
     def forward(self, features: list[torch.Tensor], image: torch.Tensor,
                 sizes: list[tuple[int, int]]) -> list[torch.Tensor]:
         """Feature maps per level, deepest block first (B, Dv, h, w) -> (B, width_i, *sizes[i]) each."""
-        return [level(f, image, s) for level, f, s in zip(self.levels, features, sizes)]
+        return [level(f, image, s, k) for level, f, s, k in zip(self.levels, features, sizes, self.factors)]
