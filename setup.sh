@@ -35,7 +35,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv --system-site-packages .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e ".[dev,people,ray,baselines,export]"
+.venv/bin/python -m pip install -q -e ".[dev,people,ray,baselines,export,datasets]"
 
 # pymatting compiles its kernels with numba on first use (~30 s): do it once, here.
 .venv/bin/python - <<'PY'

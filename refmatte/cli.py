@@ -429,10 +429,11 @@ def demo_cmd(out: Path = typer.Argument(Path("out/demo"), help="Folder for the d
 
 from refmatte.cli_annotate import labels_app, synonyms_app  # noqa: E402  (they use cliutil, not this module)
 
-from refmatte import cli_import, cli_stats  # noqa: E402
+from refmatte import cli_export, cli_import, cli_stats  # noqa: E402
 
 cli_import.register(app)
 cli_stats.register(app)
+cli_export.register(app)
 app.add_typer(labels_app, name="labels")
 app.add_typer(synonyms_app, name="synonyms")
 
