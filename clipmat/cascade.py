@@ -106,7 +106,8 @@ class Cascade:
     def box(self, image: np.ndarray, phrase: str) -> tuple[np.ndarray, float]:
         """(x0, y0, x1, y1) in pixels of the best box for ``phrase``, and its score; NoMatch below the threshold."""
         text = phrase.strip().lower().rstrip(".") + "."  # Grounding DINO's phrase format
-        p = self.detector_processor(images=image, text=text, return_tensors="pt").to(self.device)
+        p = self.detector_processor(images=image, text=text, return_tensors="pt", truncation=True,  # a long phrase is cut
+                                    max_length=self.detector.config.max_text_len).to(self.device)  # to what it reads
         outputs = self.detector(**p)
         h, w = image.shape[:2]
         found = self.detector_processor.post_process_grounded_object_detection(
