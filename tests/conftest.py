@@ -71,3 +71,13 @@ def _pixel_cap_per_test(monkeypatch):
 
     monkeypatch.setenv(MAX_PIXELS_ENV, str(DEFAULT_MAX_PIXELS))
     monkeypatch.delenv("REFMATTE_VOCABULARY", raising=False)  # likewise `--vocabulary`
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt(demo, tmp_path_factory):
+    """The tiny CLIPMat trained 2 steps on the demo's train split: its final checkpoint."""
+    from clipmat.train import TrainOptions, train
+
+    out = tmp_path_factory.mktemp("tiny-ckpt")
+    return train(TrainOptions(manifest=str(demo / "manifests/train.parquet"), out=str(out), model="tiny", batch_size=2,
+                              max_steps=2, workers=0, seed=1), log=lambda s: None)

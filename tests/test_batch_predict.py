@@ -10,16 +10,13 @@ import pytest
 from typer.testing import CliRunner
 
 from clipmat.cli import app
-from clipmat.train import TrainOptions, train
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def ckpt(demo, tmp_path_factory):
-    out = tmp_path_factory.mktemp("tiny")
-    return train(TrainOptions(manifest=str(demo / "manifests/train.parquet"), out=str(out), model="tiny", batch_size=2,
-                              max_steps=2, workers=0, seed=1), log=lambda s: None)
+def ckpt(tiny_ckpt):
+    return tiny_ckpt
 
 
 @pytest.fixture()

@@ -13,16 +13,13 @@ from typer.testing import CliRunner
 from clipmat import CheckpointError, load_checkpoint
 from clipmat.cli import app
 from clipmat.hub import from_pretrained, push_to_hub
-from clipmat.train import TrainOptions, train
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def ckpt(demo, tmp_path_factory):
-    out = tmp_path_factory.mktemp("tiny")
-    return train(TrainOptions(manifest=str(demo / "manifests/train.parquet"), out=str(out), model="tiny", batch_size=2,
-                              max_steps=2, workers=0, seed=1), log=lambda s: None)
+def ckpt(tiny_ckpt):
+    return tiny_ckpt
 
 
 def test_export_writes_a_model_folder_with_a_card_and_it_loads_back(ckpt, demo, tmp_path):
