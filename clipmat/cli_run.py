@@ -341,8 +341,8 @@ def _export_onnx(checkpoint: Path, out: Path) -> None:
         fail(str(e))
     except _errors() as e:
         fail(str(e))
-    said = ", ".join(f"{w}x{h} {d:.1e}" for (h, w), d in checked.items())
-    console.print(f"ONNX model: {out}; max |alpha onnxruntime - alpha PyTorch|: {said}. Run it with clipmat predict "
+    said = "; ".join(f"{w}x{h}: " + ", ".join(f"{k} {d:.1e}" for k, d in diffs.items()) for (h, w), diffs in checked.items())
+    console.print(f"ONNX model: {out}; max |onnxruntime - PyTorch| {said}. Run it with clipmat predict "
                   f"{out} IMAGE PHRASE", soft_wrap=True)
 
 

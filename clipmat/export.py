@@ -4,7 +4,9 @@ Exporter: ``torch.onnx.export(dynamo=True)`` (torch.export, then onnxscript), op
 ``image`` float32 (N, 3, H, W) RGB in [0, 1] with H and W any multiples of 32 (predict snaps
 every image to them) from 32 to 4096, and ``tokens`` int64 (N, L) from clipmat's tokenizer,
 L from 2 to the text encoder's positions minus the context; output ``alpha`` float32
-(N, 1, H, W). Batch, height, width and text length are all dynamic: the two size shortcuts
+(N, 1, H, W), with the two heads it fuses, ``trimap_logits`` (N, 3, H, W) and ``details``
+(N, 1, H, W), so parity is checked on continuous values too (a random or young model's alpha
+is mostly the trimap's hard 0 or 1). Batch, height, width and text length are all dynamic: the two size shortcuts
 of the forward pass take their general path while tracing (clipmat.model.tracing). The model
 config travels in the graph's metadata (``clipmat_config``), so the file alone is enough to
 predict. What does not export: ViT-L/14 (its 14 px patches do not divide the 32 px steps, so
@@ -30,13 +32,17 @@ class ExportError(RuntimeError):
     """A model this version cannot export; one sentence saying which and why."""
 
 
-class _Alpha(torch.nn.Module):
+OUTPUTS = ("alpha", "trimap_logits", "details")
+
+
+class _Heads(torch.nn.Module):
     def __init__(self, model: torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, image: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        return self.model(image, tokens)["alpha"]
+    def forward(self, image: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.model(image, tokens)
+        return tuple(out[k] for k in OUTPUTS)
 
 
 def export_onnx(model: torch.nn.Module, path: str | Path) -> Path:
@@ -61,8 +67,8 @@ def export_onnx(model: torch.nn.Module, path: str | Path) -> Path:
                                                                                                   max=MAX_SIDE // 32)
     example = (torch.rand(2, 3, 64, 96), tokenize(["a cat", "the dog on the left"], config.keyword_length))
     with symbolic_sizes(), torch.no_grad():
-        program = torch.onnx.export(_Alpha(model).eval(), example, dynamo=True, opset_version=OPSET, verbose=False,
-                                    input_names=["image", "tokens"], output_names=["alpha"],
+        program = torch.onnx.export(_Heads(model).eval(), example, dynamo=True, opset_version=OPSET, verbose=False,
+                                    input_names=["image", "tokens"], output_names=list(OUTPUTS),
                                     dynamic_shapes={"image": {0: batch, 2: height, 3: width},
                                                     "tokens": {0: batch, 1: text}})
     proto = program.model_proto
@@ -103,14 +109,17 @@ class OnnxMatte:
         except (ValueError, TypeError) as e:
             raise CheckpointError(f"{path} holds an unusable model config: {e}") from None
 
-    def __call__(self, image: np.ndarray, tokens: np.ndarray) -> np.ndarray:
-        """(N, 3, H, W) float32 in [0, 1], H and W multiples of 32; (N, L) int64 -> alpha (N, 1, H, W)."""
-        return self.session.run(["alpha"], {"image": np.ascontiguousarray(image, np.float32),
-                                            "tokens": np.ascontiguousarray(tokens, np.int64)})[0]
+    def __call__(self, image: np.ndarray, tokens: np.ndarray, outputs: tuple[str, ...] = ("alpha",)):
+        """(N, 3, H, W) float32 in [0, 1], H and W multiples of 32; (N, L) int64 -> alpha (N, 1, H, W),
+        or a list of the named ``outputs``."""
+        got = self.session.run(list(outputs), {"image": np.ascontiguousarray(image, np.float32),
+                                               "tokens": np.ascontiguousarray(tokens, np.int64)})
+        return got[0] if outputs == ("alpha",) else got
 
 
 def parity(model: torch.nn.Module, path: str | Path, sizes=((64, 96), (160, 128)), seed: int = 0) -> dict:
-    """Max |alpha_onnx - alpha_torch| on random images of each (H, W) size with two phrases each."""
+    """{(H, W): {output: max |onnx - torch|}} for alpha, trimap_logits and details on random images of each
+    size, two phrases each."""
     from clipmat.model import tokenize
 
     onnx_model = OnnxMatte(path)
@@ -120,6 +129,7 @@ def parity(model: torch.nn.Module, path: str | Path, sizes=((64, 96), (160, 128)
     for h, w in sizes:
         image = torch.rand(2, 3, h, w, generator=g)
         with torch.no_grad():
-            expected = model.eval()(image, tokens)["alpha"].numpy()
-        out[(h, w)] = float(np.abs(onnx_model(image.numpy(), tokens.numpy()) - expected).max())
+            expected = model.eval()(image, tokens)
+        got = onnx_model(image.numpy(), tokens.numpy(), OUTPUTS)
+        out[(h, w)] = {k: float(np.abs(v - expected[k].float().numpy()).max()) for k, v in zip(OUTPUTS, got)}
     return out

@@ -31,9 +31,11 @@ def test_the_graph_matches_pytorch_at_two_sizes_and_any_batch(exported):
     from clipmat.export import OnnxMatte, parity
 
     ckpt, onnx_path, output = exported
-    assert "max |alpha onnxruntime - alpha PyTorch|: 96x64" in output
+    assert "max |onnxruntime - PyTorch| 96x64: alpha" in output and "details" in output
     checked = parity(load_checkpoint(ckpt), onnx_path, sizes=((64, 96), (160, 128), (32, 224)))
-    assert len(checked) == 3 and max(checked.values()) <= 1e-3, checked
+    assert len(checked) == 3, checked
+    for diffs in checked.values():  # the continuous heads too: a random model's alpha is mostly a hard 0 or 1
+        assert diffs["alpha"] <= 1e-3 and diffs["details"] <= 1e-4 and diffs["trimap_logits"] <= 1e-4, checked
     session = OnnxMatte(onnx_path).session
     dims = {i.name: i.shape for i in session.get_inputs()}
     assert all(isinstance(d, str) for d in dims["image"][::2] + dims["image"][3:]) and isinstance(dims["tokens"][1], str)
