@@ -164,26 +164,41 @@ def backdrop(composite: str, h: int, w: int) -> np.ndarray:
     return bg[y:y + h, x:x + w]
 
 
+def render(rgb: np.ndarray, alpha: np.ndarray, cutout: bool, composite: str | None) -> dict[str, np.ndarray]:
+    """uint8 images of one prediction: ``alpha`` (H, W), with ``cutout`` the RGBA cut-out (foreground colours
+    estimated by pymatting) and with ``composite`` the RGB composite over a colour or background image."""
+    from refmatte.foreground import estimate_foreground
+
+    a8 = np.round(np.clip(alpha, 0, 1) * 255).astype(np.uint8)
+    out = {"alpha": a8}
+    if cutout or composite:
+        fg = estimate_foreground(rgb, a8)
+        if cutout:
+            out["cutout"] = np.dstack([fg, a8])
+        if composite:
+            a = a8[..., None].astype(np.float32) / 255
+            out["composite"] = np.round(a * fg + (1 - a) * backdrop(composite, *a8.shape)).astype(np.uint8)
+    return out
+
+
+def encode_jpeg(rgb: np.ndarray) -> bytes:
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    if not ok:  # pragma: no cover - OpenCV only fails on invalid shapes
+        raise ValueError("JPEG encoding failed")
+    return data.tobytes()
+
+
 def write_outputs(rgb: np.ndarray, alpha: np.ndarray, paths: dict[str, Path], composite: str | None) -> None:
     """The alpha (8-bit grey), and the cut-out and composite when asked, each written atomically."""
     from refmatte.atomic import atomic_write_bytes
-    from refmatte.foreground import estimate_foreground
     from refmatte.imaging import encode_as
 
-    a8 = np.round(np.clip(alpha, 0, 1) * 255).astype(np.uint8)
-    if "cutout" in paths or "composite" in paths:
-        fg = estimate_foreground(rgb, a8)
-        if "cutout" in paths:
-            paths["cutout"].parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(paths["cutout"], encode_as(paths["cutout"], np.dstack([fg, a8])))
-        if "composite" in paths:
-            a = a8[..., None].astype(np.float32) / 255
-            over = np.round(a * fg + (1 - a) * backdrop(composite, *a8.shape)).astype(np.uint8)
-            paths["composite"].parent.mkdir(parents=True, exist_ok=True)
-            ok, data = cv2.imencode(".jpg", cv2.cvtColor(over, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
-            atomic_write_bytes(paths["composite"], data.tobytes())
-    paths["alpha"].parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(paths["alpha"], encode_as(paths["alpha"], a8))  # last: its presence marks the job done
+    images = render(rgb, alpha, "cutout" in paths, composite if "composite" in paths else None)
+    for kind in ("cutout", "composite", "alpha"):  # the alpha last: its presence marks the job done
+        if kind in paths:
+            paths[kind].parent.mkdir(parents=True, exist_ok=True)
+            data = encode_jpeg(images[kind]) if kind == "composite" else encode_as(paths[kind], images[kind])
+            atomic_write_bytes(paths[kind], data)
 
 
 def run(model, jobs: list[Job], out: Path, *, refiner=None, setting: str = "auto", cutout: bool = False,

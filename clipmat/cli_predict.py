@@ -107,6 +107,7 @@ def _predict_many(checkpoint, source, out_dir, texts, cutouts, composite, overwr
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from clipmat import batch
+    from refmatte.atomic import remove_stale_temps
 
     if out_dir is None:
         fail(f"{source} holds many images: say where their mattes go with --out-dir")
@@ -125,6 +126,9 @@ def _predict_many(checkpoint, source, out_dir, texts, cutouts, composite, overwr
         if composite:
             batch.backdrop(composite, 2, 2)  # a colour or image that cannot be used fails now
         model, second = _load_models(checkpoint, refiner, device)
+        stale = remove_stale_temps(out_dir)  # half-written files of a killed run (never a finished output)
+        if stale:
+            console.print(f"removed {stale} temporary file{'s' if stale > 1 else ''} a killed run left in {out_dir}")
         t0 = time.perf_counter()
         with Progress(TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       console=console) as bar:

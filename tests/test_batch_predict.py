@@ -45,8 +45,15 @@ def test_a_folder_with_two_phrases_writes_alpha_cutout_and_composite_and_resumes
     assert cv2.imread(str(out / "cutout/a_0.png"), cv2.IMREAD_UNCHANGED).shape == (60, 90, 4)
     assert cv2.imread(str(out / "composite/b_0.jpg")).shape == (77, 101, 3)
     before = (out / "a_0.png").read_bytes()
+    from refmatte.atomic import _HOST
+
+    dead = out / "cutout" / f".refmatte-tmp-{_HOST}-999999-b_0.png"  # what a kill -9 mid-write leaves
+    dead.write_bytes(b"half a PNG")
+    mine = out / ".notes.tmp"  # a user's own hidden file: never touched
+    mine.write_text("keep")
     r = _predict(ckpt, photos, "--text", "cat", "--text", "the dog on the left", "--out-dir", out)
     assert r.exit_code == 0 and "0 mattes written" in r.output and "4 already there" in r.output
+    assert "removed 1 temporary file a killed run left" in r.output and not dead.exists() and mine.read_text() == "keep"
     r = _predict(ckpt, photos, "--text", "cat", "--text", "the dog on the left", "--out-dir", out, "--overwrite",
                  "--batch-size", "1")
     assert "4 mattes written" in r.output and (out / "a_0.png").read_bytes() == before  # same bytes, any batch size
