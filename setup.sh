@@ -18,11 +18,16 @@ if ! "$PY" -c "import ensurepip, venv" >/dev/null 2>&1; then
   command -v apt-get >/dev/null && apt_install python3-venv
 fi
 
-# `refmatte preview` pages are tested in a real headless browser.
+# `refmatte preview` pages and the `clipmat serve` page are tested in a real headless browser
+# (the serve page through ChromeDriver, which must match the browser: Debian ships both).
 if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null && ! command -v google-chrome >/dev/null; then
   # Debian names it chromium, older Ubuntu chromium-browser; without either the browser tests skip.
   { command -v apt-get >/dev/null && { apt_install chromium || apt_install chromium-browser; }; } \
     || echo "note: could not install chromium; the browser tests will be skipped."
+fi
+if ! command -v chromedriver >/dev/null && command -v chromium >/dev/null; then
+  { command -v apt-get >/dev/null && apt_install chromium-driver; } \
+    || echo "note: could not install chromium-driver; the serve page test will be skipped."
 fi
 
 # WordNet for the synonyms table (nltk reads it offline once installed into the venv).
@@ -35,7 +40,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv --system-site-packages .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e ".[dev,people,ray,baselines,export,datasets]"
+.venv/bin/python -m pip install -q -e ".[dev,people,ray,baselines,export,datasets,serve]"
 
 # pymatting compiles its kernels with numba on first use (~30 s): do it once, here.
 .venv/bin/python - <<'PY'

@@ -146,36 +146,41 @@ def check_plan(jobs: list[Job], out: Path, cutout: bool, composite: str | None, 
             seen[resolved] = job
 
 
-def backdrop(composite: str, h: int, w: int) -> np.ndarray:
-    """(h, w, 3) uint8 RGB: a colour (CSS name or #hex) or an image scaled to cover and centre-cropped."""
-    import webcolors
+def backdrop(composite: str | np.ndarray, h: int, w: int) -> np.ndarray:
+    """(h, w, 3) uint8 RGB: a colour (CSS name or #hex), or an image (a file, or RGB uint8 already decoded)
+    scaled to cover and centre-cropped."""
+    if isinstance(composite, np.ndarray):
+        bg = composite
+    else:
+        import webcolors
 
-    try:
-        rgb = webcolors.hex_to_rgb(composite) if composite.startswith("#") else webcolors.name_to_rgb(composite)
-        return np.broadcast_to(np.array(tuple(rgb), np.uint8), (h, w, 3)).copy()
-    except ValueError:
-        pass
-    from clipmat.data import read_image
+        try:
+            rgb = webcolors.hex_to_rgb(composite) if composite.startswith("#") else webcolors.name_to_rgb(composite)
+            return np.broadcast_to(np.array(tuple(rgb), np.uint8), (h, w, 3)).copy()
+        except ValueError:
+            pass
+        from clipmat.data import read_image
 
-    bg = read_image(composite)
+        bg = read_image(composite)
     s = max(h / bg.shape[0], w / bg.shape[1])
     bg = cv2.resize(bg, (max(w, round(bg.shape[1] * s)), max(h, round(bg.shape[0] * s))), interpolation=cv2.INTER_AREA)
     y, x = (bg.shape[0] - h) // 2, (bg.shape[1] - w) // 2
     return bg[y:y + h, x:x + w]
 
 
-def render(rgb: np.ndarray, alpha: np.ndarray, cutout: bool, composite: str | None) -> dict[str, np.ndarray]:
+def render(rgb: np.ndarray, alpha: np.ndarray, cutout: bool, composite: str | np.ndarray | None
+           ) -> dict[str, np.ndarray]:
     """uint8 images of one prediction: ``alpha`` (H, W), with ``cutout`` the RGBA cut-out (foreground colours
     estimated by pymatting) and with ``composite`` the RGB composite over a colour or background image."""
     from refmatte.foreground import estimate_foreground
 
     a8 = np.round(np.clip(alpha, 0, 1) * 255).astype(np.uint8)
     out = {"alpha": a8}
-    if cutout or composite:
+    if cutout or composite is not None:
         fg = estimate_foreground(rgb, a8)
         if cutout:
             out["cutout"] = np.dstack([fg, a8])
-        if composite:
+        if composite is not None:
             a = a8[..., None].astype(np.float32) / 255
             out["composite"] = np.round(a * fg + (1 - a) * backdrop(composite, *a8.shape)).astype(np.uint8)
     return out

@@ -150,3 +150,42 @@ def _predict_many(checkpoint, source, out_dir, texts, cutouts, composite, overwr
         console.print(f"... and {len(failed) - 10} more", soft_wrap=True)
     if failed and not summary.written and not summary.existing:
         fail(f"nothing could be predicted; first: {failed[0]}")
+
+
+def serve_cmd(
+    checkpoint: Path = typer.Argument(..., help="What clipmat predict takes: a checkpoint, a model folder, hf:REPO_ID, "
+                                      "an exported .onnx, or a cascade by name."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; 0.0.0.0 lets other machines in."),
+    port: int = typer.Option(7860, "--port", min=1, max=65535, help="Port (Gradio's usual 7860)."),
+    long_side: int = typer.Option(None, "--long-side", help="Inference long side, snapped to 32 (default: model input size)."),
+    refiner: Path = REFINER_OPTION,
+    device: str = typer.Option(None, "--device", help="Default: cuda when available."),
+) -> None:
+    """Serve a model as a web page (upload an image, type a phrase; alpha, cut-out and composite side by
+    side, with downloads) and as a JSON HTTP API: POST /api/matte, GET /api/info, docs at /api/docs.
+
+    Example: curl -F image=@photo.jpg -F text="the black dog" http://127.0.0.1:7860/api/matte
+    (the answer holds base64 PNGs). Needs the serve extra: pip install "refmatte[serve]".
+    """
+    import socket
+
+    try:
+        from clipmat.serve import Matter, create_app, serve
+    except ImportError as e:
+        fail(f"clipmat serve needs gradio ({e.name or e} is missing): pip install \"refmatte[serve]\"")
+    try:  # a taken port or an unknown host fails now, not after the model loaded
+        family, *_, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(address)
+    except OSError as e:
+        fail(f"cannot listen on {host}:{port} ({e.strerror or e}); give another --host or --port")
+    try:
+        model, second = _load_models(checkpoint, refiner, device)
+        app = create_app(Matter(model, second, long_side, source=checkpoint))
+    except _errors() as e:
+        fail(str(e))
+    shown = "127.0.0.1" if host == "0.0.0.0" else host
+    console.print(f"serving {checkpoint} on http://{shown}:{port}/ (page) and http://{shown}:{port}/api/matte "
+                  f"(JSON API, docs at /api/docs); Ctrl+C stops", soft_wrap=True)
+    serve(app, host, port)

@@ -27,9 +27,10 @@ def register(app: typer.Typer) -> None:
     app.command("train")(train_cmd)
     app.command("eval")(eval_cmd)
     app.command("score")(score_cmd)
-    from clipmat.cli_predict import predict_cmd
+    from clipmat.cli_predict import predict_cmd, serve_cmd
 
     app.command("predict")(predict_cmd)
+    app.command("serve")(serve_cmd)
     app.command("export")(export_cmd)
     app.command("push")(push_cmd)
 
