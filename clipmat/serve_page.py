@@ -4,12 +4,14 @@ The handler gets Gradio's raw file payloads (``preprocess=False``) and reads an 
 when its path lies in Gradio's upload folder, where the page's own uploads land: a call to
 Gradio's API naming any other file on the server, or carrying a data: URL that Gradio would
 decode without our pixel cap, is refused in one sentence. Download files live in a private
-temporary folder, the newest :data:`KEEP_DOWNLOADS` requests only, removed at exit.
+temporary folder, the newest :data:`KEEP_DOWNLOADS` requests only, removed at exit (or, when the
+server was killed, by the next one to start).
 """
 
 from __future__ import annotations
 
 import atexit
+import os
 import re
 import shutil
 import tempfile
@@ -101,12 +103,27 @@ def build_demo(matter: Matter):
     return demo
 
 
+def _remove_dead_servers_folders() -> None:
+    """Download folders of servers that are gone (SIGTERM and kill -9 skip atexit), this user's only."""
+    from refmatte.atomic import _running
+
+    for folder in Path(tempfile.gettempdir()).glob("clipmat-serve-*-*"):
+        m = re.fullmatch(r"clipmat-serve-(\d+)-.+", folder.name)
+        try:
+            mine = folder.is_dir() and not folder.is_symlink() and folder.stat().st_uid == os.getuid()
+        except OSError:
+            continue
+        if m and mine and not _running(int(m.group(1))):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 class _Downloads:
     """Per request a folder with STEM_alpha.png, STEM_cutout.png, STEM_composite.jpg."""
 
     def __init__(self):
-        self.root = Path(tempfile.mkdtemp(prefix="clipmat-serve-"))
-        atexit.register(shutil.rmtree, self.root, True)
+        _remove_dead_servers_folders()
+        self.root = Path(tempfile.mkdtemp(prefix=f"clipmat-serve-{os.getpid()}-"))
+        atexit.register(shutil.rmtree, self.root, True)  # a clean exit; a killed server's goes at the next start
         self.count = 0
         self._lock = threading.Lock()
 

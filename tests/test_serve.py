@@ -241,3 +241,23 @@ def test_serve_refuses_a_taken_port_and_a_refiner_as_the_model(tiny_ckpt):
     assert r.exit_code == 2 and "cannot listen on 127.0.0.1" in r.output and "give another --host or --port" in r.output
     r = runner.invoke(app, ["serve", str(tiny_ckpt.parent / "missing.safetensors"), "--port", str(browser.free_port())])
     assert r.exit_code == 2 and "missing.safetensors" in r.output and "Traceback" not in r.output
+
+
+def test_download_folders_of_killed_servers_go_when_the_next_starts():
+    import tempfile
+
+    from clipmat.serve_page import _Downloads
+
+    tmp = Path(tempfile.gettempdir())
+    dead, alive = tmp / "clipmat-serve-999999-left", tmp / f"clipmat-serve-{os.getpid()}-mine"
+    for folder in (dead, alive):
+        folder.mkdir(exist_ok=True)
+        (folder / "a_alpha.png").write_bytes(b"x")
+    try:
+        downloads = _Downloads()
+        assert not dead.exists() and alive.exists() and downloads.root.name.startswith(f"clipmat-serve-{os.getpid()}-")
+    finally:
+        import shutil
+
+        shutil.rmtree(alive, ignore_errors=True)
+        shutil.rmtree(dead, ignore_errors=True)
