@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -81,3 +82,26 @@ def tiny_ckpt(demo, tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny-ckpt")
     return train(TrainOptions(manifest=str(demo / "manifests/train.parquet"), out=str(out), model="tiny", batch_size=2,
                               max_steps=2, workers=0, seed=1), log=lambda s: None)
+
+
+def _missing_install(report) -> bool:
+    """A skip for want of a package or tool that setup.sh installs (importorskip's own message, or ours)."""
+    text = str(report.longrepr) if report.skipped else ""
+    return "could not import" in text or "setup.sh installs" in text
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under CI (.ci/run after setup.sh) such a skip is a failure: a missing install step must fail CI, not a user."""
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("CI") and _missing_install(report):
+        report.outcome = "failed"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("CI") and _missing_install(report):
+        report.outcome = "failed"

@@ -2,7 +2,6 @@
 
 import base64
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -121,9 +120,7 @@ def _browser():
     for name in BROWSERS:
         if path := shutil.which(name):
             return path
-    if os.environ.get("CI"):
-        pytest.fail("no chromium on PATH: setup.sh installs it (apt package chromium)")
-    pytest.skip("no chromium on PATH (bash setup.sh installs it)")
+    pytest.skip("no chromium on PATH (bash setup.sh installs it)")  # under CI a failure (conftest)
 
 
 def _chromium(page, *args):
