@@ -165,7 +165,7 @@ def serve_cmd(
     side, with downloads) and as a JSON HTTP API: POST /api/matte, GET /api/info, docs at /api/docs.
 
     Example: curl -F image=@photo.jpg -F text="the black dog" http://127.0.0.1:7860/api/matte
-    (the answer holds base64 PNGs). Needs the serve extra: pip install "refmatte[serve]".
+    (the answer holds base64 PNGs). Needs the serve extra: pip install "refmatte\\[serve]".
     """
     import socket
 

@@ -218,7 +218,7 @@ def annotate_cmd(
     clip_weights: Optional[str] = typer.Option(None, help="open_clip checkpoint file for --clip-model, or a pretrained tag such as `openai` (online)."),
     device: Optional[str] = typer.Option(None, help="Where Mask R-CNN and CLIP run: cpu, cuda, cuda:N.", show_default="cuda when available"),
     workers: int = typer.Option(1, min=1, help="Processes for the CPU annotators (color, traits, people); same output for any number."),
-    executor: str = typer.Option("local", help="local (--workers processes) or ray (pip install 'refmatte[ray]'); same output."),
+    executor: str = typer.Option("local", help="local (--workers processes) or ray (pip install 'refmatte\\[ray]'); same output."),
     address: Optional[str] = typer.Option(None, help="ray only: address of the cluster; default a local Ray instance. OUT must be on a filesystem every node sees."),
 ) -> None:
     """Annotate the kept entities of OUT/entities.parquet (paper 3.1), each annotator its own columns.
@@ -280,7 +280,7 @@ def compose_cmd(
     expressions_per_entity: int = typer.Option(4, min=1, help="Referring expressions per entity, spread over basic, absolute and relative."),
     colour: str = typer.Option("css3", help="Colour words in expressions: css3 (paper style) or basic."),
     expression_style: str = EXPRESSION_STYLE,
-    executor: str = typer.Option("local", help="local (--workers processes) or ray (pip install 'refmatte[ray]'); same output."),
+    executor: str = typer.Option("local", help="local (--workers processes) or ray (pip install 'refmatte\\[ray]'); same output."),
     address: Optional[str] = typer.Option(None, help="ray only: address of the cluster (e.g. ray://head:10001); default a local Ray instance. OUT must be on a filesystem every node sees."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Plan only: print the counts (entities, groups, images per arrangement) and write nothing."),
 ) -> None:

@@ -31,7 +31,7 @@ def stats_cmd(
     manifests: list[Path] = typer.Argument(..., help="Composite manifests (train.parquet test.parquet) and/or imported "
                                            "official ones (refmatte import-refmatte / import-rw100)."),
     plots: Optional[Path] = typer.Option(None, "--plots", help="Also write PNG charts here: keywords, attributes, "
-                                         "relation and position words, words per form (pip install 'refmatte[plots]')."),
+                                         "relation and position words, words per form (pip install 'refmatte\\[plots]')."),
 ) -> None:
     """Print the paper's Table 1 for MANIFESTS side by side, words per form, and the words and
     attributes of the expressions; --plots DIR draws them."""

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pandas as pd
+import typer
 from typer.testing import CliRunner
 
 from refmatte.cli import app
@@ -73,3 +74,23 @@ def test_ablation_doc_names_every_switch():
 
     text = (Path(__file__).resolve().parents[1] / "docs/ablations.md").read_text()
     assert all(f"| `{name}` |" in text for name in ABLATIONS)
+
+
+def test_no_help_text_holds_a_bracket_rich_would_swallow():
+    """typer renders help with rich, which drops "[ray]" in "pip install 'refmatte[ray]'" as markup: escape it."""
+    import re
+
+    from clipmat.cli import app as clipmat_app
+
+    markup = re.compile(r"(?<!\\)\[[A-Za-z/@#][^\]]*\]")
+    texts = []
+    for root in (app, clipmat_app):
+        def walk(cmd):
+            texts.append(cmd.help or "")
+            texts.extend(getattr(p, "help", None) or "" for p in cmd.params)
+            for sub in getattr(cmd, "commands", {}).values():
+                walk(sub)
+        walk(typer.main.get_command(root))
+    assert len(texts) > 100  # both command lines walked
+    swallowed = [t for t in texts if markup.search(t)]
+    assert not swallowed, swallowed
