@@ -146,8 +146,36 @@ def check_plan(jobs: list[Job], out: Path, cutout: bool, composite: str | None, 
             seen[resolved] = job
 
 
+_RGB_FUNCTION = re.compile(r"^rgba?\(\s*([\d.]+)\s*,\s*([\d.]+)\s*,\s*([\d.]+)\s*(?:,\s*[\d.]+\s*)?\)$")
+
+
+def colour(value: str) -> str:
+    """``value`` as #rrggbb: a CSS name, #hex or rgb()/rgba() (what colour pickers send); DataError otherwise."""
+    import webcolors
+
+    value = (value or "").strip().lower()[:100]
+    try:
+        if m := _RGB_FUNCTION.match(value):
+            r, g, b = (max(0, min(255, round(float(v)))) for v in m.groups())
+            return f"#{r:02x}{g:02x}{b:02x}"
+        return webcolors.normalize_hex(value) if value.startswith("#") else webcolors.name_to_hex(value)
+    except (ValueError, OverflowError):
+        raise DataError(f"composite {value[:40]!r} is not a colour: give a CSS name (white) or #rrggbb") from None
+
+
+def truncation_note(model, setting: str, text: str) -> str | None:
+    """A sentence when ``text`` is longer than the model reads (its end is cut off), else None."""
+    from clipmat.model.prompt import token_count
+
+    length = model.config.text_length(setting)
+    if model.config.family == "cascade" or token_count(text) <= length:
+        return None
+    return (f"the {setting} text is {token_count(text)} tokens long; the model reads {length} (start and end "
+            "tokens included), so its end is cut off")
+
+
 def backdrop(composite: str | np.ndarray, h: int, w: int) -> np.ndarray:
-    """(h, w, 3) uint8 RGB: a colour (CSS name or #hex), or an image (a file, or RGB uint8 already decoded)
+    """(h, w, 3) uint8 RGB: a colour (:func:`colour`), or an image (a file, or RGB uint8 already decoded)
     scaled to cover and centre-cropped."""
     if isinstance(composite, np.ndarray):
         bg = composite
@@ -155,9 +183,9 @@ def backdrop(composite: str | np.ndarray, h: int, w: int) -> np.ndarray:
         import webcolors
 
         try:
-            rgb = webcolors.hex_to_rgb(composite) if composite.startswith("#") else webcolors.name_to_rgb(composite)
+            rgb = webcolors.hex_to_rgb(colour(composite))
             return np.broadcast_to(np.array(tuple(rgb), np.uint8), (h, w, 3)).copy()
-        except ValueError:
+        except DataError:
             pass
         from clipmat.data import read_image
 

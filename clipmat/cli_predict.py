@@ -60,10 +60,9 @@ def _predict_one(checkpoint, image, phrase, out, cutout, setting, long_side, ref
     import cv2
     import numpy as np
 
-    from clipmat.batch import prompt, write_outputs
+    from clipmat.batch import prompt, truncation_note, write_outputs
     from clipmat.cascade import NoMatch
     from clipmat.infer import predict_alpha
-    from clipmat.model.prompt import token_count
     from refmatte.imaging import ImageReadError, encode_as, read_cv2
 
     if not " ".join(phrase.split()):
@@ -80,10 +79,8 @@ def _predict_one(checkpoint, image, phrase, out, cutout, setting, long_side, ref
     try:
         model, second = _load_models(checkpoint, refiner, device)
         setting, text = prompt(model, phrase, setting)
-        length = model.config.text_length(setting)
-        if model.config.family != "cascade" and token_count(text) > length:
-            console.print(f"[yellow]note:[/] the {setting} text is {token_count(text)} tokens long; the model reads "
-                          f"{length} (start and end tokens included), so its end is cut off", soft_wrap=True)
+        if note := truncation_note(model, setting, text):
+            console.print(f"[yellow]note:[/] {note}", soft_wrap=True)
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         alpha = predict_alpha(model, rgb, [text], setting, long_side, second)[0]
     except NoMatch as e:

@@ -53,18 +53,16 @@ def predict_alpha(model: torch.nn.Module, image: np.ndarray, texts: list[str], s
     if model.config.family == "cascade":  # no tensors in, whole images: clipmat.cascade
         return np.stack([model.predict(image, text, long_side) for text in texts])
     h, w = image.shape[:2]
-    if getattr(model, "runs_onnx", False):  # an exported graph on onnxruntime (clipmat.export)
-        x = _input(image, long_side or model.config.image_size, "cpu")
-        tokens = tokenize(texts, model.config.text_length(setting))
-        alpha = torch.from_numpy(model(x.expand(len(texts), -1, -1, -1).numpy(), tokens.numpy())).clamp(0, 1)
+    onnx = getattr(model, "runs_onnx", False)  # an exported graph on onnxruntime (clipmat.export)
+    device = torch.device("cpu") if onnx else next(model.parameters()).device
+    x = _input(image, long_side or model.config.image_size, device).expand(len(texts), -1, -1, -1)
+    tokens = tokenize(texts, model.config.text_length(setting)).to(device)
+    if onnx:
+        alpha = torch.from_numpy(model(x.numpy(), tokens.numpy()))
     else:
-        model.eval()
-        device = next(model.parameters()).device
-        x = _input(image, long_side or model.config.image_size, device)
-        tokens = tokenize(texts, model.config.text_length(setting)).to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            alpha = model(x.expand(len(texts), -1, -1, -1), tokens)["alpha"]
-        alpha = alpha.float().clamp(0, 1)  # (N, 1, sh, sw)
+            alpha = model.eval()(x, tokens)["alpha"]
+    alpha = alpha.float().clamp(0, 1)  # (N, 1, sh, sw)
     if refiner is not None:
         refiner.eval()
         rdevice = next(refiner.parameters()).device

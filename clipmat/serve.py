@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import re
 import tempfile
 import threading
 import time
@@ -35,6 +34,7 @@ import numpy as np
 from fastapi import Request  # at module level: FastAPI resolves the route's annotations here
 
 from clipmat.data import DataError
+from refmatte.imaging import max_pixels
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home from a page that may run offline
 
@@ -43,25 +43,8 @@ MAX_REQUEST_BYTES = 3 * MAX_UPLOAD_BYTES  # a whole request: two images in base6
 MAX_WAITING = 8  # API requests queued behind the one running
 SETTINGS = ("auto", "keyword", "expression")
 OUTPUTS = ("alpha", "cutout", "composite")
-_RGBA = re.compile(r"^rgba?\(\s*([\d.]+)\s*,\s*([\d.]+)\s*,\s*([\d.]+)\s*(?:,\s*[\d.]+\s*)?\)$")
-
-
 def _size(n: int) -> str:
     return f"{n / 2**20:.0f} MB" if n >= 2**20 else f"{n:,} bytes"
-
-
-def colour(value: str) -> str:
-    """``value`` as #rrggbb: a CSS name, #hex or rgb()/rgba() (what colour pickers send); DataError otherwise."""
-    import webcolors
-
-    value = (value or "").strip().lower()[:100]
-    try:
-        if m := _RGBA.match(value):
-            r, g, b = (max(0, min(255, round(float(v)))) for v in m.groups())
-            return f"#{r:02x}{g:02x}{b:02x}"
-        return webcolors.normalize_hex(value) if value.startswith("#") else webcolors.name_to_hex(value)
-    except (ValueError, OverflowError):
-        raise DataError(f"composite {value[:40]!r} is not a colour: give a CSS name (white) or #rrggbb") from None
 
 
 @dataclass
@@ -95,16 +78,15 @@ class Matter:
         return {"model": self.name, "family": c.family, "input_size": c.image_size, "long_side": self.long_side,
                 "refiner": self.refiner is not None, "settings": list(SETTINGS),
                 "max_upload_bytes": MAX_UPLOAD_BYTES, "max_request_bytes": MAX_REQUEST_BYTES,
-                "max_pixels": _max_pixels()}
+                "max_pixels": max_pixels()}
 
     def __call__(self, rgb: np.ndarray, phrase: str, setting: str = "auto", composite: str | np.ndarray = "#ffffff",
                  outputs=OUTPUTS) -> Matte:
         """The matte of ``phrase`` in ``rgb`` (H, W, 3 uint8) and the other ``outputs``; DataError for an empty
         phrase, an unknown setting or a phrase a cascade finds nothing for."""
-        from clipmat.batch import prompt, render
+        from clipmat.batch import colour, prompt, render, truncation_note
         from clipmat.cascade import NoMatch
         from clipmat.infer import predict_alpha
-        from clipmat.model.prompt import token_count
 
         if not " ".join((phrase or "").split()):
             raise DataError('the phrase is empty: say what to extract, e.g. "the black dog"')
@@ -115,10 +97,7 @@ class Matter:
         with self.lock:
             t0 = time.perf_counter()
             setting, text = prompt(self.model, phrase, setting or "auto")
-            note = None
-            if self.model.config.family != "cascade" and token_count(text) > self.model.config.text_length(setting):
-                note = (f"the {setting} text is {token_count(text)} tokens long; the model reads "
-                        f"{self.model.config.text_length(setting)} (start and end included), so its end was cut off")
+            note = truncation_note(self.model, setting, text)
             try:
                 alpha = predict_alpha(self.model, rgb, [text], setting, self.long_side, self.refiner)[0]
             except NoMatch as e:
@@ -127,38 +106,30 @@ class Matter:
             return Matte(setting, text, images, time.perf_counter() - t0, note)
 
 
-def _max_pixels() -> int:
-    from refmatte.imaging import max_pixels
-
-    return max_pixels()
-
-
 def decode_upload(data: bytes, what: str = "image") -> np.ndarray:
-    """RGB uint8 of uploaded bytes, through the same reader as files (pixel cap before decoding)."""
-    return read_upload(None, what, data)
+    """RGB uint8 of uploaded bytes, through the same reader as files (:func:`read_upload`)."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise DataError(f"the uploaded {what} is over the limit of {_size(MAX_UPLOAD_BYTES)}")
+    if not data:
+        raise DataError(f"the uploaded {what} is empty")
+    with tempfile.TemporaryDirectory(prefix="clipmat-upload-") as tmp:
+        path = Path(tmp) / "upload"
+        path.write_bytes(data)
+        return read_upload(path, what)
 
 
-def read_upload(path: str | Path | None, what: str = "image", data: bytes | None = None) -> np.ndarray:
-    """RGB uint8 of an uploaded file (or its bytes); DataError naming it as "the uploaded image", not by
-    a temporary path."""
+def read_upload(path: Path, what: str = "image") -> np.ndarray:
+    """RGB uint8 of an uploaded file, the pixel cap checked before decoding; DataError naming it as "the
+    uploaded image", not by its temporary path."""
     import cv2
 
     from refmatte.imaging import ImageReadError, read_cv2
 
-    if data is not None and len(data) > MAX_UPLOAD_BYTES:
-        raise DataError(f"the uploaded {what} is over the limit of {_size(MAX_UPLOAD_BYTES)}")
-    if data is not None and not data:
-        raise DataError(f"the uploaded {what} is empty")
-    with tempfile.TemporaryDirectory(prefix="clipmat-upload-") as tmp:
-        if data is not None:
-            path = Path(tmp) / "upload"
-            path.write_bytes(data)
-        path = Path(path)
-        try:
-            return cv2.cvtColor(read_cv2(path, cv2.IMREAD_COLOR, what), cv2.COLOR_BGR2RGB)
-        except ImageReadError as e:
-            detail = e.detail.replace(str(path), what).replace(f"'{path.name}'", what)
-            raise DataError(f"the uploaded {what}: {detail}") from None
+    try:
+        return cv2.cvtColor(read_cv2(path, cv2.IMREAD_COLOR, what), cv2.COLOR_BGR2RGB)
+    except ImageReadError as e:
+        detail = e.detail.replace(str(path), what).replace(f"'{path.name}'", what)
+        raise DataError(f"the uploaded {what}: {detail}") from None
 
 
 def _b64decode(value, what: str) -> bytes:

@@ -19,7 +19,8 @@ import threading
 from pathlib import Path
 
 from clipmat.data import DataError
-from clipmat.serve import Matte, Matter, colour, encode, read_upload
+from clipmat.batch import colour
+from clipmat.serve import Matte, Matter, encode, read_upload
 
 CSS = "#cutout img { background: repeating-conic-gradient(#d8d8d8 0% 25%, #ffffff 0% 50%) 50% / 16px 16px; }"
 KEEP_DOWNLOADS = 4  # requests whose download files stay in our folder (Gradio serves its own cached copies)

@@ -22,9 +22,6 @@ def find(names) -> str | None:
     for name in names:
         if path := shutil.which(name):
             return path
-    for fixed in ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"):
-        if Path(fixed).name in names and Path(fixed).is_file():
-            return fixed
     return None
 
 

@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from refmatte.cli import app
 from refmatte.preview import render_preview
+from tests import browser
 
 runner = CliRunner()
-BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
 
 def cards(page):
@@ -117,9 +117,8 @@ def test_cli_names_a_bad_manifest_in_one_sentence(tmp_path):
 
 
 def _browser():
-    for name in BROWSERS:
-        if path := shutil.which(name):
-            return path
+    if path := browser.find(browser.BROWSERS):
+        return path
     pytest.skip("no chromium on PATH (bash setup.sh installs it)")  # under CI a failure (conftest)
 
 
